@@ -1,0 +1,70 @@
+# The project's commands. `make run` and `make test` each do their own (idempotent, cached) set-up first.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+CACHE ?= $(HOME)/.cache/cx-membrane
+export CXM_CACHE_DIR ?= $(CACHE)
+LOCK := infra/requirements.lock
+VENV_STAMP := $(VENV)/.stamp-$(shell cat $(LOCK) pyproject.toml 2>/dev/null | sha1sum | cut -c1-12)
+JARS_STAMP := $(CACHE)/jars/.stamp-$(shell cat infra/maven/*/pom.xml 2>/dev/null | sha1sum | cut -c1-12)
+PYTEST_ARGS ?=
+
+.PHONY: setup venv jars redis-bin check-tools up down status topics run test unit lint bench clean
+
+setup: check-tools venv jars redis-bin
+
+check-tools:
+	@command -v java >/dev/null || { echo "error: Java is missing: install OpenJDK 17 (java on PATH)"; exit 1; }
+	@command -v mvn >/dev/null || { echo "error: Maven is missing: install Maven 3.8+ (mvn on PATH)"; exit 1; }
+	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) is missing: install Python 3.11"; exit 1; }
+
+venv: $(VENV_STAMP)
+$(VENV_STAMP): $(LOCK) pyproject.toml
+	@echo "setup: virtual environment $(VENV) from $(LOCK)"
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@$(PY) -m pip install -q --upgrade pip==24.3.1
+	@$(PY) -m pip install -q -r $(LOCK)
+	@$(PY) -m pip install -q --no-deps -e .
+	@rm -f $(VENV)/.stamp-*; touch $@
+
+jars: $(JARS_STAMP)
+$(JARS_STAMP): infra/maven/flink/pom.xml infra/maven/kafka/pom.xml
+	@echo "setup: jars from Maven Central into $(CACHE)/jars"
+	@for p in flink kafka; do rm -rf $(CACHE)/jars/$$p; \
+	  mvn -q -B -f infra/maven/$$p/pom.xml dependency:copy-dependencies -DoutputDirectory=$(CACHE)/jars/$$p || exit 1; done
+	@rm -f $(CACHE)/jars/.stamp-*; touch $@
+
+redis-bin:
+	@command -v redis-server >/dev/null || bash infra/scripts/install-redis.sh
+
+up: setup
+	@$(VENV)/bin/cxm up
+
+down:
+	@$(VENV)/bin/cxm down
+
+status:
+	@$(VENV)/bin/cxm status
+
+run: setup
+	@$(VENV)/bin/cxm up --no-flink-cluster
+	@$(VENV)/bin/cxm run
+
+test: setup
+	@$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+unit: setup
+	@$(VENV)/bin/pytest -m "not integration" $(PYTEST_ARGS)
+
+lint: venv
+	@$(VENV)/bin/ruff check .
+	@$(VENV)/bin/ruff format --check . || true
+	@$(VENV)/bin/mypy .
+
+bench: setup
+	@$(VENV)/bin/python -m bench
+
+clean:
+	@$(VENV)/bin/cxm down || true
+	rm -rf var bench/results

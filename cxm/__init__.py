@@ -1,0 +1,1 @@
+"""CX membrane core: configuration, CLI, clocks."""

@@ -1,0 +1,155 @@
+"""Typed configuration for every job, service and tool of the project.
+
+One place, pydantic models with ``extra="forbid"``; every field can be overridden from the environment with
+the ``CXM_`` prefix and ``__`` between nested names, e.g. ``CXM_KAFKA__BOOTSTRAP=host:9092`` or
+``CXM_FEAST__ONLINE_STORE=redis``. Nothing is read at import time: call :func:`load_settings`.
+
+>>> s = Settings()
+>>> s.kafka.bootstrap
+'127.0.0.1:9092'
+>>> s.topics.dead_letter
+'events.deadletter'
+>>> Settings(kafka={"port": 19092}).kafka.bootstrap
+'127.0.0.1:19092'
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, computed_field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+EVENT_KINDS: tuple[str, ...] = (
+    "clickstream",
+    "call",
+    "complaint",
+    "gps",
+    "purchase",
+    "response",
+    "outcome",
+    "consent",
+    "profile",
+)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class KafkaSettings(_Strict):
+    host: str = "127.0.0.1"
+    port: int = 9092
+    controller_port: int = 9093
+    heap: str = "768m"
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def bootstrap(self) -> str:
+        return f"{self.host}:{self.port}"
+
+
+class RedisSettings(_Strict):
+    host: str = "127.0.0.1"
+    port: int = 6379
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def connection_string(self) -> str:
+        return f"{self.host}:{self.port}"
+
+
+class TopicSpec(_Strict):
+    """One topic of the declarative list in ``infra/topics.yaml``."""
+
+    name: str
+    partitions: int = Field(default=2, ge=1)
+    retention_ms: int = Field(default=7 * 24 * 3600 * 1000, ge=-1)
+    cleanup_policy: Literal["delete", "compact", "compact,delete"] = "delete"
+
+
+class TopicNames(_Strict):
+    """Names of the topics the jobs use (their specs live in ``infra/topics.yaml``)."""
+
+    events_prefix: str = "events."
+    dead_letter: str = "events.deadletter"
+    late: str = "events.late"
+    features: str = "features.changelog"
+    decisions: str = "decisions"
+    smoke_in: str = "smoke.in"
+    smoke_out: str = "smoke.out"
+
+    def events(self, kind: str) -> str:
+        """Topic of one event kind.
+
+        >>> TopicNames().events("call")
+        'events.call'
+        """
+        return f"{self.events_prefix}{kind}"
+
+    def all_events(self) -> list[str]:
+        return [self.events(k) for k in EVENT_KINDS]
+
+
+class FeastSettings(_Strict):
+    repo_path: Path = REPO_ROOT / "features"
+    online_store: Literal["sqlite", "redis"] = "sqlite"
+    project: str = "cx_membrane"
+
+
+class FlinkSettings(_Strict):
+    rest_host: str = "127.0.0.1"
+    rest_port: int = 8081
+    taskmanager_slots: int = 2
+    taskmanager_memory: str = "1728m"
+    jobmanager_memory: str = "1024m"
+    parallelism: int = Field(default=1, ge=1)
+    checkpoint_interval_ms: int = Field(default=10_000, ge=100)
+    state_backend: Literal["hashmap", "rocksdb"] = "hashmap"
+    watermark_delay_s: int = Field(default=5, ge=0)
+    idle_timeout_s: int = Field(default=5, ge=1)
+    python_bundle_size: int = 1000
+    python_bundle_time_ms: int = 200
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def rest_url(self) -> str:
+        return f"http://{self.rest_host}:{self.rest_port}"
+
+
+class Settings(BaseSettings):
+    """All settings; ``CXM_`` environment variables override the defaults."""
+
+    model_config = SettingsConfigDict(env_prefix="CXM_", env_nested_delimiter="__", extra="forbid")
+
+    var_dir: Path = REPO_ROOT / "var"
+    cache_dir: Path = Path.home() / ".cache" / "cx-membrane"
+    topics_file: Path = REPO_ROOT / "infra" / "topics.yaml"
+    kafka: KafkaSettings = KafkaSettings()
+    redis: RedisSettings = RedisSettings()
+    topics: TopicNames = TopicNames()
+    feast: FeastSettings = FeastSettings()
+    flink: FlinkSettings = FlinkSettings()
+    service_timeout_s: float = 90.0
+
+    @property
+    def jars_dir(self) -> Path:
+        return self.cache_dir / "jars"
+
+    def flink_jars(self) -> list[Path]:
+        """Connector and reporter jars for PyFlink jobs (copied by Maven into the cache)."""
+        return sorted((self.jars_dir / "flink").glob("*.jar"))
+
+    def topic_specs(self) -> list[TopicSpec]:
+        """The declarative topic list."""
+        raw = yaml.safe_load(self.topics_file.read_text())
+        return [TopicSpec(**t) for t in raw["topics"]]
+
+
+def load_settings() -> Settings:
+    """Settings from defaults and the environment."""
+    return Settings()
