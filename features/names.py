@@ -46,6 +46,26 @@ def _f(name: str, dtype: DType, description: str, default: int | float | bool | 
     return Feature(name, dtype, description, default)
 
 
+#: Time-decaying features are not stored: they are derived at read time from a stored timestamp
+#: (epoch milliseconds, 0 = never) by ``features.derive`` so they are never stale. derived name -> stored name.
+DERIVED_FROM: dict[str, str] = {
+    "days_in_crisis": "crisis_since_ms",
+    "near_store": "last_store_visit_ms",
+    "days_since_store_visit": "last_store_visit_ms",
+    "days_since_purchase": "last_purchase_ms",
+    "hours_since_marketing": "last_marketing_ms",
+    "tenure_days": "signup_ms",
+}
+#: The stored timestamps behind the derived features.
+TIMESTAMP_FEATURES: tuple[str, ...] = (
+    "crisis_since_ms",
+    "last_store_visit_ms",
+    "last_purchase_ms",
+    "last_marketing_ms",
+    "signup_ms",
+)
+
+
 _BASE: list[Feature] = [
     # clickstream
     _f("clicks_1h", "int", "clickstream events in the last hour"),
@@ -65,7 +85,7 @@ _BASE: list[Feature] = [
     _f("complaints_7d", "int", "complaints opened in the last 7 days"),
     _f("complaints_30d", "int", "complaints opened in the last 30 days"),
     _f("problem_recurrences_30d", "int", "max over problem ids of complaints opened for it in 30 days"),
-    _f("eta_given", "bool", "every open complaint has been given a resolution ETA", False),
+    _f("eta_given", "bool", "every open complaint has been given a resolution ETA (true when none is open)", True),
     _f("days_in_crisis", "float", "days since the oldest unresolved complaint opened (0 when none)", 0.0),
     # location
     _f("near_store", "bool", "the last GPS ping (within 30 min) lies inside a store geofence", False),
@@ -102,6 +122,15 @@ _PER_ACTION_KIND: list[Feature] = [
 FEATURES: dict[str, Feature] = {f.name: f for f in (*_BASE, *_PER_CHANNEL, *_PER_ACTION_KIND)}
 
 
+def stored_features() -> list[str]:
+    """Names of the features the feature job computes and Feast stores (int timestamps included).
+
+    >>> "crisis_since_ms" in stored_features() and "days_in_crisis" not in stored_features()
+    True
+    """
+    return [n for n in FEATURES if n not in DERIVED_FROM] + list(TIMESTAMP_FEATURES)
+
+
 def names_of_type(dtype: DType) -> list[str]:
     """Names of the features of one type."""
     return [f.name for f in FEATURES.values() if f.dtype == dtype]
@@ -125,3 +154,35 @@ SCORES: dict[str, DType] = {
     "stage": "str",
     **{f"propensity_{k}": "float" for k in ACTION_KINDS},
 }
+
+
+#: Stored features by group. One group = one Feast feature view and one query of the feature job, computed
+#: from one event kind; a group's row is stamped with the event time of the last event it includes.
+GROUPS: dict[str, tuple[str, ...]] = {
+    "clickstream": ("clicks_1h", "clicks_24h", "clicks_7d", "cancel_page_visits_7d", "help_page_visits_7d"),
+    "call": (
+        "calls_24h", "calls_7d", "repeat_calls_7d", "mean_wait_s_7d", "last_call_sentiment", "last_call_reason",
+    ),
+    "complaint": (
+        "open_complaints", "complaints_7d", "complaints_30d", "problem_recurrences_30d", "eta_given",
+        "crisis_since_ms",
+    ),
+    "gps": ("last_store_visit_ms",),
+    "purchase": ("spend_30d", "purchases_30d", "last_purchase_ms"),
+    "response": (
+        "contacts_24h", "contacts_7d", "last_marketing_ms",
+        *(f"contacts_{ch}_{w}" for ch in CHANNELS for w in ("24h", "7d")),
+        *(f"rejects_{k}_30d" for k in ACTION_KINDS),
+    ),
+    "consent": tuple(f"consent_{ch}" for ch in CHANNELS),
+    "profile": ("timezone", "preferred_channel", "signup_ms"),
+}
+
+
+def feature_dtype(name: str) -> DType:
+    """Type of a stored or derived feature (stored timestamps are ints).
+
+    >>> feature_dtype("crisis_since_ms"), feature_dtype("clicks_1h")
+    ('int', 'int')
+    """
+    return "int" if name in TIMESTAMP_FEATURES else FEATURES[name].dtype
