@@ -114,6 +114,7 @@ class FlinkSettings(_Strict):
     idle_timeout_s: int = Field(default=5, ge=1)
     python_bundle_size: int = 1000
     python_bundle_time_ms: int = 200
+    prometheus_port: int = 9249
 
     @computed_field  # type: ignore[prop-decorator]
     @property
