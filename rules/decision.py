@@ -1,0 +1,126 @@
+"""Decisions and their published record (schema: ``rules/schemas/decision.json``).
+
+>>> from datetime import UTC, datetime
+>>> rfc3339(datetime(2026, 11, 24, 9, 30, 0, 123456, tzinfo=UTC))
+'2026-11-24T09:30:00.123Z'
+>>> decision_id("c1", "evt-9", None, "p1") == decision_id("c1", "evt-9", None, "p1")
+True
+>>> len(decision_id("c1", None, datetime(2026, 11, 24, tzinfo=UTC), "p1"))
+32
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+SCHEMA_VERSION = 1
+
+
+def rfc3339(ts: datetime) -> str:
+    """RFC 3339 UTC with milliseconds and ``Z``; naive datetimes are rejected."""
+    if ts.tzinfo is None:
+        raise ValueError("timezone-aware datetime required")
+    u = ts.astimezone(UTC)
+    return f"{u:%Y-%m-%dT%H:%M:%S}.{u.microsecond // 1000:03d}Z"
+
+
+def decision_id(
+    customer_id: str, event_id: str | None, decided_at: datetime | None, policy_version: str
+) -> str:
+    """Deterministic id: a replay of the same trigger under the same policies yields the same id."""
+    if event_id:
+        anchor = f"e:{event_id}"
+    elif decided_at is not None:
+        anchor = f"t:{rfc3339(decided_at)}"
+    else:
+        raise ValueError("decision_id needs an event id or a decision time")
+    return hashlib.sha256(f"{customer_id}|{anchor}|{policy_version}".encode()).hexdigest()[:32]
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """A candidate that was not chosen: status lost, blocked or deferred, with the policy and reason."""
+
+    action_id: str
+    kind: str
+    department: str
+    status: str  # lost | blocked | deferred
+    policy: str | None
+    reason: str
+    priority: float
+
+    def to_record(self) -> dict[str, Any]:
+        return {
+            "action_id": self.action_id,
+            "kind": self.kind,
+            "department": self.department,
+            "status": self.status,
+            "policy": self.policy,
+            "reason": self.reason,
+            "priority": round(self.priority, 6),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """The outcome of one decision: the chosen action (or None), channel, send time, why, and every loser."""
+
+    decision_id: str
+    customer_id: str
+    decided_at: datetime
+    event_id: str | None
+    trigger: str
+    action_id: str | None
+    action_kind: str | None
+    department: str | None
+    channel: str | None
+    format: str | None
+    send_at: datetime
+    mandatory: bool
+    reason: str
+    applied: tuple[str, ...]
+    components: dict[str, float]
+    scores: dict[str, Any]
+    model_version: str
+    policy_version: str
+    context_known: bool
+    candidates: tuple[Candidate, ...] = field(default_factory=tuple)
+
+    @property
+    def deferred(self) -> bool:
+        return self.send_at > self.decided_at
+
+    def to_record(self) -> dict[str, Any]:
+        """The published record (a JSON-able dict) described by ``rules/schemas/decision.json``."""
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "decision_id": self.decision_id,
+            "customer_id": self.customer_id,
+            "decided_at": rfc3339(self.decided_at),
+            "event_id": self.event_id,
+            "trigger": self.trigger,
+            "action_id": self.action_id,
+            "action_kind": self.action_kind,
+            "department": self.department,
+            "channel": self.channel,
+            "format": self.format,
+            "send_at": rfc3339(self.send_at),
+            "deferred": self.deferred,
+            "mandatory": self.mandatory,
+            "reason": self.reason,
+            "applied_policies": list(self.applied),
+            "components": {k: round(v, 6) for k, v in self.components.items()},
+            "scores": self.scores,
+            "model_version": self.model_version,
+            "policy_version": self.policy_version,
+            "context_known": self.context_known,
+            "candidates": [c.to_record() for c in self.candidates],
+        }
+
+    def to_json(self) -> bytes:
+        """The record as compact UTF-8 JSON bytes (the Kafka message value)."""
+        return json.dumps(self.to_record(), separators=(",", ":"), allow_nan=False).encode()
