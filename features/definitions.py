@@ -20,6 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from feast import Entity, FeatureService, FeatureView, Field, FileSource, PushSource, ValueType
 from feast.types import Bool, Float64, Int64, PrimitiveFeastType, String
@@ -77,7 +78,7 @@ class Definitions:
 
 
 def build_definitions(offline_dir: str | Path = DEFAULT_OFFLINE_DIR) -> Definitions:
-    """Build the entity, sources, views and service; ``offline_dir/<group>`` holds each group's Parquet parts."""
+    """Build the entity, sources, views and service; ``offline_dir/<group>`` holds a group's Parquet parts."""
     entity = Entity(name="customer", join_keys=[ENTITY_COLUMN], value_type=ValueType.STRING,
                     description="A customer of the company")
     push_sources: dict[str, PushSource] = {}
@@ -105,8 +106,8 @@ def build_definitions(offline_dir: str | Path = DEFAULT_OFFLINE_DIR) -> Definiti
                 tags={"group": group},
             )
         )
-    service = FeatureService(name=SERVICE_NAME, features=views,
-                             description="Every stored feature of a customer (derive the rest with derive.py)")
+    service = FeatureService(name=SERVICE_NAME, features=list[Any](views),
+                             description="Every stored feature of a customer (derive.py adds the rest)")
     return Definitions(entity, push_sources, views, service)
 
 

@@ -116,7 +116,7 @@ def value_text(dtype: DType, value: Any) -> str | None:
 
 
 def encode_timestamp_ms(ms: int) -> bytes:
-    """Serialised ``google.protobuf.Timestamp`` of epoch milliseconds (what Feast stores as ``_ts:<view>``)."""
+    """Serialised ``google.protobuf.Timestamp`` of epoch milliseconds (Feast's ``_ts:<view>`` field)."""
     seconds, rem = divmod(ms, 1000)
     out = b""
     if seconds:
