@@ -1,0 +1,234 @@
+"""The fast write path: ``features.changelog`` (Kafka) -> coalesce -> batch -> Feast online + offline store.
+
+One :class:`ChangelogWriter` per process; several processes in the same consumer group share the topic's
+partitions (a key ``customer_id|group`` always lives in one partition, so one writer owns it).
+
+Per batch (bounded by ``batch_max_rows`` and ``batch_max_ms``): parse records (unwritable ones are logged,
+counted and skipped), keep the newest row per (customer, group), write them to the online store through
+:mod:`features.online_writers` (Feast's format, no per-value protobuf objects), append them to the offline
+Parquet parts, and only then commit the offsets (at-least-once; writes are idempotent upserts). When a store
+is down the batch is retried with exponential backoff while the partitions are paused (the consumer keeps its
+group membership); offsets are not committed and nothing is dropped.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from cxm.config import Settings
+from features.offline_writer import ParquetAppender
+from features.online_writers import OnlineWriter, RedisOnlineWriter, SqliteOnlineWriter
+from features.rows import BadRow, FeatureRow, coalesce, parse_row
+from features.store import FeastPaths
+from features.writer_config import WriterConfig
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class WriterStats:
+    records: int = 0
+    bad_records: int = 0
+    rows_written: int = 0
+    batches: int = 0
+    retries: int = 0
+    last_error: str | None = None
+    write_s: float = 0.0
+
+
+@dataclass
+class FeatureSink:
+    """Online writer plus optional offline appender: ``write`` stores one coalesced batch everywhere."""
+
+    online: OnlineWriter
+    offline: ParquetAppender | None = None
+    wall_ms: Callable[[], int] = field(default=lambda: time.time_ns() // 1_000_000)
+
+    def write(self, rows: Sequence[FeatureRow]) -> int:
+        n = self.online.write(rows)
+        if self.offline is not None and rows:
+            self.offline.append(rows, now_ms=self.wall_ms())
+        return n
+
+    def close(self) -> None:
+        self.online.close()
+
+
+def make_sink(settings: Settings, config: WriterConfig | None = None) -> FeatureSink:
+    """The sink for ``settings.feast.online_store`` (the Feast registry must have been applied)."""
+    cfg = config or WriterConfig()
+    online: OnlineWriter
+    if settings.feast.online_store == "redis":
+        online = RedisOnlineWriter.from_connection_string(settings.redis.connection_string,
+                                                          settings.feast.project, skip_older=cfg.skip_older)
+    else:
+        online = SqliteOnlineWriter(FeastPaths.from_settings(settings).sqlite_online, settings.feast.project)
+    paths = FeastPaths.from_settings(settings)
+    return FeatureSink(online, ParquetAppender(paths.offline_root) if cfg.offline else None)
+
+
+def write_with_retry(sink: FeatureSink, rows: Sequence[FeatureRow], config: WriterConfig,
+                     stats: WriterStats, should_stop: Callable[[], bool],
+                     sleep: Callable[[float], None] = time.sleep,
+                     on_wait: Callable[[], None] = lambda: None) -> bool:
+    """Write until it succeeds (True) or ``should_stop()`` while retrying (False: do not commit)."""
+    delay = config.retry_initial_s
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            stats.rows_written += sink.write(rows)
+            if attempt > 1:
+                log.warning("feature write recovered after %d attempts", attempt)
+            return True
+        except Exception as exc:
+            stats.retries += 1
+            stats.last_error = f"{type(exc).__name__}: {exc}"
+            log.error("feature write of %d rows failed (attempt %d), retrying in %.1f s; offsets NOT "
+                      "committed: %s", len(rows), attempt, delay, stats.last_error)
+            if should_stop():
+                return False
+            on_wait()
+            sleep(delay)
+            delay = min(delay * 2, config.retry_max_s)
+
+
+class ChangelogWriter:
+    """Consumes the changelog topic and writes it to Feast; see the module docstring."""
+
+    def __init__(self, settings: Settings, config: WriterConfig | None = None,
+                 sink: FeatureSink | None = None, consumer: Any = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.settings = settings
+        self.config = config or WriterConfig()
+        self.sink = sink or make_sink(settings, self.config)
+        self.topic = self.config.topic or settings.topics.features
+        self.consumer = consumer or self._consumer()
+        self.clock = clock
+        self.stats = WriterStats()
+
+    def _consumer(self) -> Any:
+        from confluent_kafka import Consumer
+
+        c = Consumer({
+            "bootstrap.servers": self.settings.kafka.bootstrap,
+            "group.id": self.config.group_id,
+            "enable.auto.commit": False,
+            "auto.offset.reset": self.config.auto_offset_reset,
+            "max.poll.interval.ms": self.config.max_poll_interval_ms,
+            "fetch.wait.max.ms": 50,
+        })
+        c.subscribe([self.topic])
+        return c
+
+    def poll_batch(self) -> list[Any]:
+        """Records until ``batch_max_rows`` or ``batch_max_ms`` after the first one (empty when idle)."""
+        cfg = self.config
+        msgs: list[Any] = []
+        deadline: float | None = None
+        while len(msgs) < cfg.batch_max_rows:
+            timeout = 0.1 if deadline is None else max(0.0, deadline - self.clock())
+            want = min(cfg.poll_max_messages, cfg.batch_max_rows - len(msgs))
+            got = self.consumer.consume(num_messages=want, timeout=timeout)
+            for m in got:
+                if m.error():
+                    log.warning("kafka: %s", m.error())
+                    continue
+                msgs.append(m)
+            if deadline is None:
+                if not msgs:
+                    return msgs
+                deadline = self.clock() + cfg.batch_max_ms / 1000
+            elif self.clock() >= deadline:
+                break
+        return msgs
+
+    def parse(self, msgs: Sequence[Any]) -> list[FeatureRow]:
+        """Parse and coalesce; unwritable records are logged, counted, skipped (committed with the batch)."""
+        rows: list[FeatureRow] = []
+        for m in msgs:
+            try:
+                rows.append(parse_row(m.value()))
+            except BadRow as exc:
+                self.stats.bad_records += 1
+                log.error("skipping unwritable changelog record %s[%d]@%d: %s",
+                          m.topic(), m.partition(), m.offset(), exc)
+        self.stats.records += len(msgs)
+        return coalesce(rows)
+
+    def _commit(self, msgs: Sequence[Any]) -> None:
+        from confluent_kafka import TopicPartition
+
+        last: dict[tuple[str, int], int] = {}
+        for m in msgs:
+            k = (m.topic(), m.partition())
+            last[k] = max(last.get(k, -1), m.offset())
+        self.consumer.commit(offsets=[TopicPartition(t, p, o + 1) for (t, p), o in last.items()],
+                             asynchronous=False)
+
+    def step(self, should_stop: Callable[[], bool] = lambda: False) -> int:
+        """One batch: poll, write (with retry), commit. Returns the number of records handled."""
+        msgs = self.poll_batch()
+        if not msgs:
+            return 0
+        rows = self.parse(msgs)
+        t0 = time.perf_counter()
+        assignment = self.consumer.assignment()
+
+        def keep_alive() -> None:  # paused partitions + poll keep the group membership during retries
+            self.consumer.pause(assignment)
+            self.consumer.poll(0)
+
+        ok = write_with_retry(self.sink, rows, self.config, self.stats, should_stop, on_wait=keep_alive)
+        if self.stats.retries:
+            self.consumer.resume(assignment)
+        self.stats.write_s += time.perf_counter() - t0
+        if not ok:
+            return 0
+        self._commit(msgs)
+        self.stats.batches += 1
+        return len(msgs)
+
+    def run(self, should_stop: Callable[[], bool] = lambda: False, max_records: int | None = None,
+            idle_exit_s: float | None = None) -> WriterStats:
+        """Loop until ``should_stop()``, ``max_records`` handled or ``idle_exit_s`` without records."""
+        idle_since = self.clock()
+        try:
+            while not should_stop():
+                n = self.step(should_stop)
+                now = self.clock()
+                if n:
+                    idle_since = now
+                elif idle_exit_s is not None and now - idle_since >= idle_exit_s:
+                    break
+                if max_records is not None and self.stats.records >= max_records:
+                    break
+        finally:
+            self.close()
+        return self.stats
+
+    def close(self) -> None:
+        self.consumer.close()
+        self.sink.close()
+
+
+def _run_one(settings: Settings, config: WriterConfig, idle_exit_s: float | None) -> dict[str, Any]:
+    logging.basicConfig(level=logging.INFO)
+    return vars(ChangelogWriter(settings, config).run(idle_exit_s=idle_exit_s))
+
+
+def run_writers(settings: Settings, config: WriterConfig, processes: int = 1,
+                idle_exit_s: float | None = None) -> list[dict[str, Any]]:
+    """Run ``processes`` writers in one consumer group (they split the partitions); returns their stats."""
+    if processes == 1:
+        return [vars(ChangelogWriter(settings, config).run(idle_exit_s=idle_exit_s))]
+    import multiprocessing as mp
+
+    ctx = mp.get_context("spawn")
+    with ctx.Pool(processes) as pool:
+        args = [(settings, config, idle_exit_s)] * processes
+        return pool.starmap(_run_one, args)
