@@ -1,0 +1,123 @@
+"""From a customer's feature dict (``features.names.FEATURES``) to the numeric vector the models learn from.
+
+One transform, two code paths with the same result: :meth:`Featurizer.transform_one` for a dict (River's
+``learn_one``) and :meth:`Featurizer.transform_many` for a DataFrame (``learn_many``, vectorised, the
+streaming path). Rules:
+
+- numeric features (int, float) pass through ``sign(x) * log1p(|x|)`` (counts, amounts and "days since" with
+  their 999/9999 sentinels are heavy-tailed; the log keeps a linear model well conditioned), except
+  ``last_call_sentiment`` which already lies in -1..1;
+- bools become 0.0 / 1.0;
+- strings with a known vocabulary (``last_call_reason``, ``preferred_channel``) are one-hot encoded as
+  ``name=value``; other strings (``timezone``) are dropped; unknown values give an all-zero one-hot;
+- a missing feature takes its default from the contract; names outside the contract are ignored.
+
+>>> fz = Featurizer()
+>>> v = fz.transform_one({"clicks_7d": 3, "eta_given": False, "preferred_channel": "sms"})
+>>> round(v["clicks_7d"], 4), v["eta_given"], v["preferred_channel=sms"], v["preferred_channel=email"]
+(1.3863, 0.0, 1.0, 0.0)
+>>> import pandas as pd
+>>> m = fz.transform_many(pd.DataFrame([{"clicks_7d": 3, "eta_given": False, "preferred_channel": "sms"}]))
+>>> bool((m.iloc[0] == pd.Series(v)[m.columns]).all())
+True
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from features.names import CHANNELS, FEATURES
+
+#: Reasons of the call contract (events/schemas/call.json); "" = no call yet.
+CALL_REASONS: tuple[str, ...] = (
+    "terminal_connection",
+    "billing",
+    "product_question",
+    "cancellation",
+    "retention",
+    "service_followup",
+    "other",
+)
+#: Strings that are one-hot encoded, with their vocabulary.
+VOCABULARIES: dict[str, tuple[str, ...]] = {
+    "last_call_reason": CALL_REASONS,
+    "preferred_channel": CHANNELS,
+}
+#: Numeric features kept on their own scale.
+UNLOGGED: frozenset[str] = frozenset({"last_call_sentiment"})
+
+
+def _slog(x: float) -> float:
+    return math.copysign(math.log1p(abs(x)), x)
+
+
+class Featurizer:
+    """Stateless transform from contract features to named floats (see the module doc).
+
+    ``log_transform=False`` keeps the raw numeric values. ``exclude`` drops features by name.
+    """
+
+    def __init__(self, log_transform: bool = True, exclude: tuple[str, ...] = ()) -> None:
+        self.log_transform = log_transform
+        self.exclude = tuple(exclude)
+        self._numeric: list[str] = []
+        self._bools: list[str] = []
+        self._onehot: list[tuple[str, str]] = []
+        for f in FEATURES.values():
+            if f.name in self.exclude:
+                continue
+            if f.dtype in ("int", "float"):
+                self._numeric.append(f.name)
+            elif f.dtype == "bool":
+                self._bools.append(f.name)
+            elif f.name in VOCABULARIES:
+                self._onehot.extend((f.name, v) for v in VOCABULARIES[f.name])
+        self.columns: list[str] = [*self._numeric, *self._bools, *(f"{n}={v}" for n, v in self._onehot)]
+
+    def __repr__(self) -> str:
+        return f"Featurizer(log_transform={self.log_transform}, exclude={self.exclude})"
+
+    def transform_one(self, x: Mapping[str, Any]) -> dict[str, float]:
+        """Transform one feature dict (missing names take the contract defaults)."""
+        out: dict[str, float] = {}
+        for n in self._numeric:
+            v = x.get(n)
+            v = FEATURES[n].default if v is None else v
+            fv = float(v)  # type: ignore[arg-type]
+            out[n] = _slog(fv) if self.log_transform and n not in UNLOGGED else fv
+        for n in self._bools:
+            v = x.get(n)
+            out[n] = 1.0 if (FEATURES[n].default if v is None else v) else 0.0
+        for n, value in self._onehot:
+            v = x.get(n)
+            out[f"{n}={value}"] = 1.0 if (FEATURES[n].default if v is None else v) == value else 0.0
+        return out
+
+    def transform_many(self, df: pd.DataFrame) -> pd.DataFrame:
+        """Transform a DataFrame of feature rows; the result has :attr:`columns` and the input's index."""
+        cols: dict[str, np.ndarray] = {}
+        n_rows = len(df)
+        for n in self._numeric:
+            if n in df.columns:
+                a = pd.to_numeric(df[n], errors="coerce").fillna(float(FEATURES[n].default)).to_numpy(float)  # type: ignore[arg-type]
+            else:
+                a = np.full(n_rows, float(FEATURES[n].default))  # type: ignore[arg-type]
+            cols[n] = np.sign(a) * np.log1p(np.abs(a)) if self.log_transform and n not in UNLOGGED else a
+        for n in self._bools:
+            if n in df.columns:
+                s = df[n].astype(object).where(df[n].notna(), FEATURES[n].default)
+                cols[n] = s.astype(bool).to_numpy(float)
+            else:
+                cols[n] = np.full(n_rows, 1.0 if FEATURES[n].default else 0.0)
+        for n, value in self._onehot:
+            if n in df.columns:
+                s = df[n].astype(object).where(df[n].notna(), FEATURES[n].default)
+                cols[f"{n}={value}"] = (s == value).to_numpy(float)
+            else:
+                cols[f"{n}={value}"] = np.full(n_rows, 1.0 if FEATURES[n].default == value else 0.0)
+        return pd.DataFrame(cols, index=df.index, columns=self.columns)
