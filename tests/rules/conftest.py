@@ -20,10 +20,15 @@ def policy_set() -> PolicySet:
 
 @pytest.fixture
 def decide(policy_set: PolicySet) -> Callable[..., Decision]:
-    def run(features: dict[str, Any] | None = None, scores: dict[str, Any] | None = None,
-            now: datetime = NOON, **ctx: Any) -> Decision:
+    def run(
+        features: dict[str, Any] | None = None,
+        scores: dict[str, Any] | None = None,
+        now: datetime = NOON,
+        **ctx: Any,
+    ) -> Decision:
         ctx.setdefault("customer_id", "c-1")
-        return policy_set.decide(base_features(**(features or {})), base_scores(**(scores or {})),
-                                 DecisionContext(**ctx), now)
+        return policy_set.decide(
+            base_features(**(features or {})), base_scores(**(scores or {})), DecisionContext(**ctx), now
+        )
 
     return run

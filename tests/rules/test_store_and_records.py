@@ -32,14 +32,17 @@ def test_store_keeps_last_good_set_and_swaps_on_fix(tmp_path: Path) -> None:
     target.write_text(original.replace("days_in_crisis > 3", "days_in_crisis > 'three'"))
     _touch_later(target)
     assert store.refresh() is False
-    assert store.current is good and store.last_error is not None
+    assert store.current is good
+    assert store.last_error is not None
     assert store.last_error.file == str(target)
     target.write_text(original.replace("days_in_crisis > 3", "days_in_crisis > 5"))
     _touch_later(target)
     assert store.refresh() is True
-    assert store.last_error is None and store.current.version != good.version
-    d = store.current.decide(base_features(days_in_crisis=4.0, open_complaints=1), base_scores(),
-                             DecisionContext("c"), NOON)
+    assert store.last_error is None
+    assert store.current.version != good.version
+    d = store.current.decide(
+        base_features(days_in_crisis=4.0, open_complaints=1), base_scores(), DecisionContext("c"), NOON
+    )
     assert not d.mandatory  # the new threshold applies
 
 
@@ -48,15 +51,33 @@ def test_record_matches_published_schema(policy_set: PolicySet) -> None:
     cases = [
         (base_features(), base_scores()),
         (base_features(calls_24h=1, last_call_sentiment=-0.9), base_scores()),
-        (base_features(), base_scores(**{f"propensity_{k}": 0.0 for k in ("marketing", "upsell", "service",
-                       "survey", "retention_offer", "agent_call", "credit", "loyalty_reward", "greeting")})),
+        (
+            base_features(),
+            base_scores(
+                **{
+                    f"propensity_{k}": 0.0
+                    for k in (
+                        "marketing",
+                        "upsell",
+                        "service",
+                        "survey",
+                        "retention_offer",
+                        "agent_call",
+                        "credit",
+                        "loyalty_reward",
+                        "greeting",
+                    )
+                }
+            ),
+        ),
         (None, None),
     ]
     for f, s in cases:
         d = policy_set.decide(f, s, DecisionContext("c-9", event_id="e-1"), NOON)
         rec = json.loads(d.to_json())
         validator.validate(rec)
-        assert rec["decided_at"].endswith("Z") and rec["customer_id"] == "c-9"
+        assert rec["decided_at"].endswith("Z")
+        assert rec["customer_id"] == "c-9"
         assert len(rec["candidates"]) == len(policy_set.actions) - (rec["action_id"] is not None)
 
 
@@ -70,8 +91,10 @@ def test_decision_id_is_deterministic_for_replays(policy_set: PolicySet) -> None
 
 
 def test_batch_form_equals_single_decisions(policy_set: PolicySet) -> None:
-    inputs = [(base_features(days_in_crisis=float(i)), base_scores(), DecisionContext(f"c{i}"), NOON)
-              for i in range(6)]
+    inputs = [
+        (base_features(days_in_crisis=float(i)), base_scores(), DecisionContext(f"c{i}"), NOON)
+        for i in range(6)
+    ]
     many = policy_set.decide_many(inputs)
     assert [d.to_record() for d in many] == [policy_set.decide(*x).to_record() for x in inputs]
     assert all(isinstance(d, Decision) for d in many)
