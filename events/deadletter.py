@@ -137,8 +137,13 @@ class Router:
             ev = checked.event
             t_ms = to_epoch_ms(parse_rfc3339(ev["event_time"]))
             if self.deduper is not None and self.deduper.seen(ev["event_id"], t_ms):
-                dup = Invalid("duplicate", f"duplicate event_id {ev['event_id']!r}", "event_id",
-                              ev["kind"], ev["event_id"])
+                dup = Invalid(
+                    "duplicate",
+                    f"duplicate event_id {ev['event_id']!r}",
+                    "event_id",
+                    ev["kind"],
+                    ev["event_id"],
+                )
                 self._reject(msg, dup, self.dead_letter_topic, result)
                 result.duplicates += 1
                 continue
@@ -146,9 +151,14 @@ class Router:
                 key = (msg.topic(), msg.partition())
                 high = self._max_seen.get(key, t_ms)
                 if t_ms < high - self.allowed_lateness_ms:
-                    late = Invalid("late", f"event {high - t_ms} ms behind the newest seen on its partition "
-                                   f"(allowed lateness {self.allowed_lateness_ms} ms)", "event_time",
-                                   ev["kind"], ev["event_id"])
+                    late = Invalid(
+                        "late",
+                        f"event {high - t_ms} ms behind the newest seen on its partition "
+                        f"(allowed lateness {self.allowed_lateness_ms} ms)",
+                        "event_time",
+                        ev["kind"],
+                        ev["event_id"],
+                    )
                     self._reject(msg, late, self.late_topic or self.dead_letter_topic, result)
                     result.late += 1
                     continue
