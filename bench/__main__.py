@@ -40,7 +40,7 @@ def main(argv: list[str]) -> int:
             continue
         for key, value in doc["metrics"].items():
             rows.append((doc["name"], key, f"{value:,.3f}" if isinstance(value, float) else str(value)))
-    width = max((len(r[0]) + len(r[1]) for r in rows), default=20) + 3
+    width = max((len(r[0]) + len(r[1]) for r in rows), default=20) + 6
     print("\n" + "benchmark / metric".ljust(width) + "value")
     print("-" * (width + 16))
     for bench, key, value in rows:

@@ -68,8 +68,11 @@ def new_topic(kafka_bootstrap: str) -> Callable[..., str]:
         name = f"{prefix}.{uuid.uuid4().hex[:10]}"
         ensure_topics(
             kafka_bootstrap,
-            [TopicSpec(name=name, partitions=partitions, retention_ms=3_600_000,
-                       cleanup_policy=cleanup_policy)],  # type: ignore[arg-type]
+            [
+                TopicSpec(
+                    name=name, partitions=partitions, retention_ms=3_600_000, cleanup_policy=cleanup_policy
+                )
+            ],
         )
         return name
 

@@ -55,7 +55,7 @@ def wait_until(check: Callable[[], bool], timeout_s: float, what: str, log: Path
         try:
             if check():
                 return
-        except Exception:  # noqa: S110 - a failing probe just means "not yet"
+        except Exception:
             pass
         time.sleep(0.5)
     where = f"; see {log}" if log else ""
@@ -88,7 +88,7 @@ class ManagedProcess:
         self.pid_file.parent.mkdir(parents=True, exist_ok=True)
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
         with self.log_file.open("ab") as log:
-            proc = subprocess.Popen(  # noqa: S603 - fixed argv built by the project
+            proc = subprocess.Popen(
                 cmd,
                 stdout=log,
                 stderr=subprocess.STDOUT,

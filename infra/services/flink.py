@@ -80,6 +80,8 @@ class FlinkCluster:
             "FLINK_CONF_DIR": str(self.conf_dir),
             "FLINK_LOG_DIR": str(self.var / "log"),
             "FLINK_PLUGINS_DIR": str(self.var / "plugins"),
+            "FLINK_LIB_DIR": str(self.var / "lib"),
+            "FLINK_IDENT_STRING": "cxm",
         }
 
     def write_conf(self) -> None:
@@ -92,6 +94,14 @@ class FlinkCluster:
         base = yaml.safe_load((self.home / "conf" / "config.yaml").read_text()) or {}
         doc = cluster_config(self.settings, base)
         (self.conf_dir / "config.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
+        # Flink's documented cluster set-up for Python jobs: flink-python from opt/ joins lib/. We build our own
+        # lib/ of links instead of touching the installed package.
+        lib = self.var / "lib"
+        lib.mkdir(parents=True, exist_ok=True)
+        for jar in [*(self.home / "lib").glob("*.jar"), *(self.home / "opt").glob("flink-python*.jar")]:
+            link = lib / jar.name
+            if not link.exists():
+                link.symlink_to(jar)
         # The Prometheus reporter is loaded as a plugin (its jar comes from Maven Central via `make jars`).
         plugin = self.var / "plugins" / "metrics-prometheus"
         plugin.mkdir(parents=True, exist_ok=True)
@@ -101,7 +111,7 @@ class FlinkCluster:
                 shutil.copy(jar, target)
 
     def overview(self) -> dict[str, Any]:
-        with urllib.request.urlopen(f"{self.settings.flink.rest_url}/overview", timeout=2) as resp:  # noqa: S310
+        with urllib.request.urlopen(f"{self.settings.flink.rest_url}/overview", timeout=2) as resp:
             return dict(json.load(resp))
 
     def healthy(self) -> bool:
@@ -120,22 +130,27 @@ class FlinkCluster:
             pass
         require_tool("java", "install OpenJDK 17 and put java on PATH")
         if port_in_use(f.rest_host, f.rest_port):
-            raise ServiceError(f"port {f.rest_port} already in use: Flink cannot start (set CXM_FLINK__REST_PORT)")
+            raise ServiceError(
+                f"port {f.rest_port} already in use: Flink cannot start (set CXM_FLINK__REST_PORT)"
+            )
         self.write_conf()
-        subprocess.run(  # noqa: S603
+        subprocess.run(
             self._script("start-cluster.sh"), env=self._env(), check=True, capture_output=True, timeout=120
         )
-        wait_until(self.healthy, self.settings.service_timeout_s, f"Flink cluster on {f.rest_url}",
-                   self.var / "log")
+        wait_until(
+            self.healthy, self.settings.service_timeout_s, f"Flink cluster on {f.rest_url}", self.var / "log"
+        )
         return f"started, REST on {f.rest_url}"
 
     def stop(self) -> bool:
         if not (self.var / "pid").exists():
             return False
         running = any(p.stat().st_size > 0 for p in (self.var / "pid").glob("*.pid"))
-        subprocess.run(  # noqa: S603
+        subprocess.run(
             self._script("stop-cluster.sh"), env=self._env(), check=False, capture_output=True, timeout=120
         )
+        f = self.settings.flink
+        wait_until(lambda: not port_in_use(f.rest_host, f.rest_port), 60, "Flink shutdown")
         return running
 
     def status(self) -> str:
@@ -143,8 +158,10 @@ class FlinkCluster:
             o = self.overview()
         except OSError:
             return "stopped"
-        return (f"healthy on {self.settings.flink.rest_url}: {o.get('taskmanagers')} taskmanager(s), "
-                f"{o.get('slots-available')}/{o.get('slots-total')} slots free, {o.get('jobs-running')} jobs running")
+        return (
+            f"healthy on {self.settings.flink.rest_url}: {o.get('taskmanagers')} taskmanager(s), "
+            f"{o.get('slots-available')}/{o.get('slots-total')} slots free, {o.get('jobs-running')} jobs running"
+        )
 
     def flink_cli(self) -> list[str]:
         """Argv prefix of Flink's own ``flink`` client configured for this cluster."""

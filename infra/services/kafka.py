@@ -98,17 +98,38 @@ class KafkaBroker:
         props.write_text(server_properties(self.settings, data))
         (self.home / "log4j2.yaml").write_text(_LOG4J2)
         if not (data / "meta.properties").exists():
-            subprocess.run(  # noqa: S603
-                [java, "-cp", cp, "kafka.tools.StorageTool", "format", "-t", base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="),
-                 "-c", str(props)],
-                check=True, capture_output=True, timeout=120,
+            subprocess.run(
+                [
+                    java,
+                    "-cp",
+                    cp,
+                    "kafka.tools.StorageTool",
+                    "format",
+                    "-t",
+                    base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="),
+                    "-c",
+                    str(props),
+                ],
+                check=True,
+                capture_output=True,
+                timeout=120,
             )
         self.proc.start(
-            [java, f"-Xmx{k.heap}", f"-Xms{k.heap}", "-XX:+UseG1GC",
-             f"-Dlog4j2.configurationFile={self.home / 'log4j2.yaml'}",
-             "-cp", cp, "kafka.Kafka", str(props)],
+            [
+                java,
+                f"-Xmx{k.heap}",
+                f"-Xms{k.heap}",
+                "-XX:+UseG1GC",
+                f"-Dlog4j2.configurationFile={self.home / 'log4j2.yaml'}",
+                "-cp",
+                cp,
+                "kafka.Kafka",
+                str(props),
+            ],
         )
-        wait_until(self.healthy, self.settings.service_timeout_s, f"Kafka on {k.bootstrap}", self.proc.log_file)
+        wait_until(
+            self.healthy, self.settings.service_timeout_s, f"Kafka on {k.bootstrap}", self.proc.log_file
+        )
         return f"started on {k.bootstrap}"
 
     def stop(self) -> bool:

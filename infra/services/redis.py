@@ -33,11 +33,30 @@ class RedisServer:
         data = self.settings.var_dir / "redis"
         data.mkdir(parents=True, exist_ok=True)
         self.proc.start(
-            [exe, "--bind", r.host, "--port", str(r.port), "--dir", str(data), "--save", "",
-             "--appendonly", "no", "--daemonize", "no", "--protected-mode", "no"]
+            [
+                exe,
+                "--bind",
+                r.host,
+                "--port",
+                str(r.port),
+                "--dir",
+                str(data),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--daemonize",
+                "no",
+                "--protected-mode",
+                "no",
+            ]
         )
-        wait_until(self.healthy, self.settings.service_timeout_s, f"Redis on {r.connection_string}",
-                   self.proc.log_file)
+        wait_until(
+            self.healthy,
+            self.settings.service_timeout_s,
+            f"Redis on {r.connection_string}",
+            self.proc.log_file,
+        )
         return f"started on {r.connection_string}"
 
     def stop(self) -> bool:
