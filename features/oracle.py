@@ -192,6 +192,11 @@ def latest_per_customer(rows: pd.DataFrame) -> pd.DataFrame:
     return ordered.groupby(["customer_id", "group"], sort=False).tail(1).reset_index(drop=True)
 
 
+def _py(v: Any) -> Any:
+    """A numpy scalar as the Python value (for readable messages)."""
+    return v.item() if isinstance(v, np.generic) else v
+
+
 def _mismatch(kind: str, e: pd.Series, a: pd.Series, rtol: float, atol: float) -> np.ndarray:
     """Vectorised "differs" mask for one feature column (both null = equal)."""
     e_na, a_na = e.isna().to_numpy(), a.isna().to_numpy()
@@ -261,5 +266,5 @@ def compare(
                 continue
             bad = _mismatch(feature_dtype(feat), sub[feat], sub[act_col], rtol, atol)
             for _, row in sub[bad].iterrows():
-                out.append(f"{label(row)}: {feat} expected {row[feat]!r}, got {row[act_col]!r}")
+                out.append(f"{label(row)}: {feat} expected {_py(row[feat])!r}, got {_py(row[act_col])!r}")
     return out

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from events.contracts import KINDS, required_fields
+from events.contracts import KINDS, field_types, required_fields
 from events.validate import Invalid, validate_bytes
 
 _TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
@@ -94,7 +94,8 @@ def _split_parsed(frame: pd.DataFrame) -> tuple[dict[str, pd.DataFrame], list[In
         eid_or_none = eid if isinstance(eid, str) else None
         failures.append(Invalid("unknown_kind", "unknown kind", "kind", None, eid_or_none))
     for kind, sub in df[known].groupby("kind", sort=False):
-        need = [f for f in required_fields(str(kind)) if f != "schema_version"]
+        types = field_types(str(kind))
+        need = [f for f in required_fields(str(kind)) if f != "schema_version" and "null" not in types[f]]
         absent = [f for f in need if f not in sub.columns]
         if absent:
             bad = pd.Series(True, index=sub.index)
