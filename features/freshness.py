@@ -60,7 +60,7 @@ def measure_freshness(probes: Sequence[Probe], read_event_ts_ms: Callable[[Seque
         stored = read_event_ts_ms(pending)
         still: list[Probe] = []
         for p, ts in zip(pending, stored, strict=True):
-            if ts >= p.event_ts_ms:
+            if ts >= p.event_ts_ms // 1000 * 1000:  # Feast's SQLite store keeps whole seconds
                 res.lags_s.append(now - p.event_ts_ms / 1000)
             else:
                 still.append(p)

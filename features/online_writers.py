@@ -122,6 +122,20 @@ def _parse_redis(connection_string: str) -> tuple[list[tuple[str, int]], dict[st
     return nodes, params
 
 
+def feast_sqlite_ts(event_ts_ms: int) -> int:
+    """The ``event_ts`` integer Feast's SQLite store writes for an event time (bit-for-bit).
+
+    Feast registers a process-wide sqlite3 adapter ``int(naive_utc_datetime.timestamp())``: whole seconds, and
+    the naive UTC time is read as *local* time (its reader undoes that in the same time zone). We write the
+    same integer directly, so the result does not depend on whether feast was imported in this process.
+
+    >>> import os; os.environ.get("TZ", "UTC") != "UTC" or feast_sqlite_ts(1_800_000_000_999) == 1_800_000_000
+    True
+    """
+    naive = datetime.fromtimestamp(event_ts_ms / 1000, tz=UTC).replace(tzinfo=None)
+    return int(naive.timestamp())  # Feast: naive UTC read as local time
+
+
 class SqliteOnlineWriter:
     """One ``executemany`` upsert transaction per group in Feast's SQLite online tables."""
 
@@ -144,8 +158,7 @@ class SqliteOnlineWriter:
                 params: list[tuple[Any, ...]] = []
                 for r in grows:
                     ek = entity_key_bytes(r.customer_id)
-                    # Feast stores naive UTC datetimes (sqlite3's default adapter: ISO text).
-                    ts = datetime.fromtimestamp(r.event_ts_ms / 1000, tz=UTC).replace(tzinfo=None)
+                    ts = feast_sqlite_ts(r.event_ts_ms)
                     for name, enc in plan:
                         v = r.values.get(name)
                         params.append((ek, name, enc(v), value_text(feature_dtype(name), v), ts))
