@@ -22,11 +22,21 @@ def samples() -> dict[str, list[bytes]]:
     """Wire lines of every kind from a short simulation with decisions (so responses exist)."""
     sim = Simulation(SimConfig(customers=300, days=3, seed=11))
     sim.run_ticks(1)
-    sim.apply_decisions([
-        {"decision_id": f"d{i}", "customer_id": f"c{i:07d}", "decided_at": "2026-11-01T01:00:00.000Z",
-         "action_id": "spring_offer", "action_kind": "marketing", "channel": "push",
-         "send_at": "2026-11-01T02:00:00.000Z", "extra": 1} for i in range(300)
-    ])
+    sim.apply_decisions(
+        [
+            {
+                "decision_id": f"d{i}",
+                "customer_id": f"c{i:07d}",
+                "decided_at": "2026-11-01T01:00:00.000Z",
+                "action_id": "spring_offer",
+                "action_kind": "marketing",
+                "channel": "push",
+                "send_at": "2026-11-01T02:00:00.000Z",
+                "extra": 1,
+            }
+            for i in range(300)
+        ]
+    )
     sim.run_ticks()
     out: dict[str, list[bytes]] = {}
     for b in sim.flush():
@@ -64,9 +74,20 @@ def test_round_trip_every_kind(kind: str, samples: dict[str, list[bytes]]) -> No
 
 
 def _good() -> dict[str, object]:
-    return {"event_id": "0123456789abcdef", "customer_id": "c0000001", "kind": "call", "schema_version": 1,
-            "event_time": "2026-11-24T10:00:00.123Z", "call_id": "k1", "direction": "inbound",
-            "reason": "billing", "wait_s": 3.5, "talk_s": 60, "resolved": True, "sentiment": -0.5}
+    return {
+        "event_id": "0123456789abcdef",
+        "customer_id": "c0000001",
+        "kind": "call",
+        "schema_version": 1,
+        "event_time": "2026-11-24T10:00:00.123Z",
+        "call_id": "k1",
+        "direction": "inbound",
+        "reason": "billing",
+        "wait_s": 3.5,
+        "talk_s": 60,
+        "resolved": True,
+        "sentiment": -0.5,
+    }
 
 
 @pytest.mark.parametrize(
@@ -85,7 +106,7 @@ def _good() -> dict[str, object]:
         (lambda e: e.update(schema_version=2), "out_of_range", "schema_version"),
     ],
 )
-def test_each_failure_has_its_reason(mutate, error_kind: str, field: str) -> None:  # type: ignore[no-untyped-def]
+def test_each_failure_has_its_reason(mutate, error_kind: str, field: str) -> None:
     ev = _good()
     assert isinstance(validate_bytes(orjson.dumps(ev)), Valid)
     mutate(ev)
@@ -95,9 +116,16 @@ def test_each_failure_has_its_reason(mutate, error_kind: str, field: str) -> Non
     assert field in res.reason
 
 
-@pytest.mark.parametrize(("payload", "error_kind"), [(b"{not json", "not_json"), (b"\xff\xfe", "not_json"),
-                                                     (b'"text"', "not_object"), (b"", "not_json"),
-                                                     (None, "not_json")])
+@pytest.mark.parametrize(
+    ("payload", "error_kind"),
+    [
+        (b"{not json", "not_json"),
+        (b"\xff\xfe", "not_json"),
+        (b'"text"', "not_object"),
+        (b"", "not_json"),
+        (None, "not_json"),
+    ],
+)
 def test_not_json_and_not_object(payload: bytes | None, error_kind: str) -> None:
     res = validate_bytes(payload)
     assert isinstance(res, Invalid)

@@ -46,8 +46,16 @@ class FakeProducer:
 
 
 def ev(eid: str, t: str) -> bytes:
-    return orjson.dumps({"event_id": eid, "customer_id": "c0000001", "kind": "outcome", "schema_version": 1,
-                         "event_time": t, "outcome": "renewed"})
+    return orjson.dumps(
+        {
+            "event_id": eid,
+            "customer_id": "c0000001",
+            "kind": "outcome",
+            "schema_version": 1,
+            "event_time": t,
+            "outcome": "renewed",
+        }
+    )
 
 
 def fixed_now() -> datetime:
@@ -73,8 +81,7 @@ def test_route_batch_dead_letters_with_original_and_reason() -> None:
 
 def test_router_duplicates_late_and_out_of_order() -> None:
     prod = FakeProducer()
-    router = Router(prod, "dlq", late_topic="late", deduper=Deduper(), allowed_lateness_ms=3_600_000,
-                    now=fixed_now)
+    router = Router(prod, "dlq", late_topic="late", deduper=Deduper(), allowed_lateness_ms=3_600_000, now=fixed_now)
     raw = [
         ev("aaaaaaaa00000001", "2026-11-24T10:00:00.000Z"),
         ev("aaaaaaaa00000002", "2026-11-24T10:05:00.000Z"),

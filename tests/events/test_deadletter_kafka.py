@@ -15,13 +15,19 @@ from simulator.engine import Simulation
 from simulator.sinks import KafkaSink, kafka_producer
 
 
-def _consume(bootstrap: str, topic: str, n: int, timeout_s: float = 60.0) -> list:  # type: ignore[type-arg]
+def _consume(bootstrap: str, topic: str, n: int, timeout_s: float = 60.0) -> list:
     from confluent_kafka import Consumer
 
-    c = Consumer({"bootstrap.servers": bootstrap, "group.id": f"t-{topic}", "auto.offset.reset": "earliest",
-                  "enable.auto.commit": False})
+    c = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"t-{topic}",
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+        }
+    )
     c.subscribe([topic])
-    out: list = []  # type: ignore[type-arg]
+    out: list = []
     deadline = time.monotonic() + timeout_s
     while len(out) < n and time.monotonic() < deadline:
         out.extend(m for m in c.consume(num_messages=10_000, timeout=1.0) if not m.error())
@@ -32,16 +38,24 @@ def _consume(bootstrap: str, topic: str, n: int, timeout_s: float = 60.0) -> lis
 @pytest.mark.integration
 def test_faults_reach_dead_letter_topics_on_kafka(kafka_bootstrap: str, new_topic: Callable[..., str]) -> None:
     src, dlq, late = new_topic("test.events"), new_topic("test.dlq"), new_topic("test.late")
-    sim = Simulation(SimConfig(customers=300, days=2, seed=9, faults=FaultRates(
-        malformed=0.005, missing_field=0.005, duplicate=0.005, late=0.005)))
+    sim = Simulation(
+        SimConfig(
+            customers=300,
+            days=2,
+            seed=9,
+            faults=FaultRates(malformed=0.005, missing_field=0.005, duplicate=0.005, late=0.005),
+        )
+    )
     sim.run_ticks()
     sink = KafkaSink(kafka_producer(kafka_bootstrap), lambda kind: src)
     batch = next(b for b in sim.flush() if b.kind == "clickstream")
     sent = sink.write(batch)
     sink.close()
     faults = [f for f in sim.faults_table().to_pylist() if f["kind"] == "clickstream"]
-    expected = {k: {f["event_id"] for f in faults if f["fault"] == k}
-                for k in ("malformed", "missing_field", "duplicate", "late")}
+    expected = {
+        k: {f["event_id"] for f in faults if f["fault"] == k}
+        for k in ("malformed", "missing_field", "duplicate", "late")
+    }
     assert all(expected.values()), expected
 
     msgs = _consume(kafka_bootstrap, src, sent)
@@ -58,7 +72,8 @@ def test_faults_reach_dead_letter_topics_on_kafka(kafka_bootstrap: str, new_topi
         rec = orjson.loads(m.value())
         eid = rec["event_id"] or next(e for e in expected["malformed"] if e in rec["original"])
         got.setdefault(rec["error_kind"], set()).add(eid)
-        assert rec["source_topic"] == src and rec["reason"]
+        assert rec["source_topic"] == src
+        assert rec["reason"]
     assert got["not_json"] == expected["malformed"]
     assert got["missing_field"] == expected["missing_field"]
     assert got["duplicate"] == expected["duplicate"]

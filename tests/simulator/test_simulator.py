@@ -24,8 +24,11 @@ FAULTS = FaultRates(malformed=0.004, missing_field=0.004, duplicate=0.004, out_o
 
 
 def _digest(root: Path) -> dict[str, str]:
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
 
 
 def _run_files(out: Path, seed: int) -> None:
@@ -119,7 +122,8 @@ def test_ground_truth_and_journey_correlations() -> None:
     comp = tables["complaint"].to_pandas()
     rec = comp[comp.status == "opened"].groupby(["customer_id", "problem_id"]).size()
     assert rec.max() >= 3  # the same problem recurs
-    assert comp.eta_given.any() and (comp.status == "resolved").any()
+    assert comp.eta_given.any()
+    assert (comp.status == "resolved").any()
     # customers with a fault churn more than those without
     had = truth.had_fault
     assert truth.churned[had].mean() > truth.churned[~had].mean()
@@ -132,8 +136,9 @@ def test_ground_truth_and_journey_correlations() -> None:
     assert 0.05 < inside.mean() < 0.9
 
 
-def _crisis_experiment(kind: str, seed: int = 4, customers: int = 4000, days: int = 30,
-                       effects: Effects | None = None) -> tuple[Simulation, np.ndarray]:
+def _crisis_experiment(
+    kind: str, seed: int = 4, customers: int = 4000, days: int = 30, effects: Effects | None = None
+) -> tuple[Simulation, np.ndarray]:
     """Every day, send ``kind`` to even-numbered customers currently in a crisis."""
     sim = Simulation(SimConfig(customers=customers, days=days, seed=seed, effects=effects or Effects()))
     treated = np.zeros(customers, dtype=bool)
@@ -143,10 +148,20 @@ def _crisis_experiment(kind: str, seed: int = 4, customers: int = 4000, days: in
             idx = np.flatnonzero(sim.st.crisis & sim.st.active & (np.arange(customers) % 2 == 0))
             treated[idx] = True
             t = sim.now
-            sim.apply_decisions([
-                {"decision_id": f"d{n}-{i}", "customer_id": f"c{i:07d}", "decided_at": t.isoformat(),
-                 "action_id": f"{kind}_1", "action_kind": kind, "channel": "push", "send_at": t.isoformat()}
-                for i in idx])
+            sim.apply_decisions(
+                [
+                    {
+                        "decision_id": f"d{n}-{i}",
+                        "customer_id": f"c{i:07d}",
+                        "decided_at": t.isoformat(),
+                        "action_id": f"{kind}_1",
+                        "action_kind": kind,
+                        "channel": "push",
+                        "send_at": t.isoformat(),
+                    }
+                    for i in idx
+                ]
+            )
             n += 1
         sim.step()
     return sim, treated
@@ -179,18 +194,40 @@ def test_survey_before_eta_annoys_and_overcontact_unsubscribes() -> None:
     assert len(idx) > 10
     before = sim.st.satisfaction[idx].copy()
     t = sim.now.isoformat()
-    sim.apply_decisions([{"decision_id": f"s{i}", "customer_id": f"c{i:07d}", "decided_at": t,
-                          "action_id": "csat", "action_kind": "survey", "channel": "email", "send_at": t}
-                         for i in idx])
+    sim.apply_decisions(
+        [
+            {
+                "decision_id": f"s{i}",
+                "customer_id": f"c{i:07d}",
+                "decided_at": t,
+                "action_id": "csat",
+                "action_kind": "survey",
+                "channel": "email",
+                "send_at": t,
+            }
+            for i in idx
+        ]
+    )
     sim.step()
     assert (sim.st.satisfaction[idx] < before).mean() > 0.9
     # over-contacting: 12 deliveries in a week on one channel -> unsubscribes
     calm = np.flatnonzero(~sim.st.crisis & sim.st.active & sim.st.consent[:, 0])[:200]
     for h in range(12):
         t = (sim.now).isoformat()
-        sim.apply_decisions([{"decision_id": f"m{h}-{i}", "customer_id": f"c{i:07d}", "decided_at": t,
-                              "action_id": "promo", "action_kind": "marketing", "channel": "email",
-                              "send_at": t} for i in calm])
+        sim.apply_decisions(
+            [
+                {
+                    "decision_id": f"m{h}-{i}",
+                    "customer_id": f"c{i:07d}",
+                    "decided_at": t,
+                    "action_id": "promo",
+                    "action_kind": "marketing",
+                    "channel": "email",
+                    "send_at": t,
+                }
+                for i in calm
+            ]
+        )
         sim.step()
     batches = {b.kind: b for b in sim.flush()}
     assert (~sim.st.consent[calm, 0]).mean() > 0.5
