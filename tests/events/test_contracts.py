@@ -130,3 +130,9 @@ def test_not_json_and_not_object(payload: bytes | None, error_kind: str) -> None
     res = validate_bytes(payload)
     assert isinstance(res, Invalid)
     assert res.error_kind == error_kind
+
+
+def test_generated_docs_are_current() -> None:
+    from events.docs import DOCS_FILE, render
+
+    assert DOCS_FILE.read_text(encoding="utf-8") == render(), "run `cxm events docs`"
