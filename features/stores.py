@@ -60,8 +60,9 @@ def load_stores(path: Path = STORES_FILE) -> list[Store]:
     return stores
 
 
-def haversine_m(lat1: FloatArray, lon1: FloatArray, lat2: FloatArray | float, lon2: FloatArray | float
-                ) -> FloatArray:
+def haversine_m(
+    lat1: FloatArray, lon1: FloatArray, lat2: FloatArray | float, lon2: FloatArray | float
+) -> FloatArray:
     """Great-circle distance in metres, broadcasting over numpy arrays."""
     p1, p2 = np.radians(lat1), np.radians(lat2)
     dphi = p2 - p1
@@ -97,8 +98,9 @@ class Geofences:
 
     def distances_m(self, lat: FloatArray, lon: FloatArray) -> FloatArray:
         """Distance of every point (rows) to every store (columns), metres."""
-        return haversine_m(np.asarray(lat)[:, None], np.asarray(lon)[:, None], self.lat[None, :],
-                           self.lon[None, :])
+        return haversine_m(
+            np.asarray(lat)[:, None], np.asarray(lon)[:, None], self.lat[None, :], self.lon[None, :]
+        )
 
     def nearest(self, lat: FloatArray, lon: FloatArray) -> tuple[npt.NDArray[np.intp], FloatArray]:
         """Index of the nearest store of every point and the distance to it (metres).
