@@ -5,7 +5,7 @@
 is scored *before* the model learns from it, so ``metrics()`` is an honest out-of-sample estimate.
 
 The label (what ``y`` means) is defined by :mod:`models.delayed`: churn within the label window after the
-prediction time. Calibration is checked with :func:`models.calibration.reliability_table`.
+prediction time. Calibration is checked with :func:`models.evaluate.reliability_table`.
 
 >>> m = ChurnModel()
 >>> for _ in range(300):
@@ -42,10 +42,10 @@ class ChurnModel(base.Classifier):
 
     def __init__(
         self,
-        lr: float = 0.02,
+        lr: float = 0.05,
         l2: float = 1e-4,
         intercept_init: float = -3.0,
-        batch_size: int = 256,
+        batch_size: int = 32,
         track_metrics: bool = True,
         seed: int = 0,
     ) -> None:
@@ -59,7 +59,7 @@ class ChurnModel(base.Classifier):
         self.pipeline = StandardScaler() | linear_model.LogisticRegression(
             optimizer=optim.SGD(lr), l2=l2, intercept_init=intercept_init, intercept_lr=lr
         )
-        self.auc = metrics.ROCAUC(n_thresholds=50)
+        self.auc = metrics.RollingROCAUC(window_size=20_000)
         self.logloss = metrics.LogLoss()
         self.n_learned = 0
 
@@ -101,15 +101,16 @@ class ChurnModel(base.Classifier):
             return
         y = pd.Series(np.asarray(y, dtype=bool), index=X.index)
         fx = self.featurizer.transform_many(X)
-        if self.track_metrics:
-            ps = self.pipeline.predict_proba_many(fx)
-            p_true = ps[True].to_numpy(float) if True in ps.columns else np.zeros(len(fx))
-            for yi, pi in zip(y.to_numpy(), p_true, strict=True):
-                proba = {False: 1.0 - float(pi), True: float(pi)}
-                self.auc.update(bool(yi), proba)
-                self.logloss.update(bool(yi), proba)
         for i in range(0, len(fx), self.batch_size):
-            self.pipeline.learn_many(fx.iloc[i : i + self.batch_size], y.iloc[i : i + self.batch_size])
+            fc, yc = fx.iloc[i : i + self.batch_size], y.iloc[i : i + self.batch_size]
+            if self.track_metrics:  # progressive validation: score each chunk before learning from it
+                ps = self.pipeline.predict_proba_many(fc)
+                p_true = ps[True].to_numpy(float) if True in ps.columns else np.zeros(len(fc))
+                for yi, pi in zip(yc.to_numpy(), p_true, strict=True):
+                    proba = {False: 1.0 - float(pi), True: float(pi)}
+                    self.auc.update(bool(yi), proba)
+                    self.logloss.update(bool(yi), proba)
+            self.pipeline.learn_many(fc, yc)
         self.n_learned += len(X)
 
     # --- metrics --------------------------------------------------------------------------------------------
