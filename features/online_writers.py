@@ -137,7 +137,11 @@ def feast_sqlite_ts(event_ts_ms: int) -> int:
 
 
 class SqliteOnlineWriter:
-    """One ``executemany`` upsert transaction per group in Feast's SQLite online tables."""
+    """One ``executemany`` upsert transaction per group in Feast's SQLite online tables.
+
+    A stored row is only replaced by one at least as new; Feast keeps whole seconds in SQLite, so two rows
+    of a key within the same second are last-write-wins (the changelog is in event-time order per key).
+    """
 
     def __init__(self, db_path: str | Path, project: str, timeout_s: float = 30.0) -> None:
         self.conn = sqlite3.connect(str(db_path), timeout=timeout_s, check_same_thread=False)
@@ -149,7 +153,7 @@ class SqliteOnlineWriter:
         return (f"INSERT INTO {table} (entity_key, feature_name, value, value_text, event_ts, created_ts) "
                 "VALUES (?, ?, ?, ?, ?, NULL) ON CONFLICT(entity_key, feature_name) DO UPDATE SET "
                 "value = excluded.value, value_text = excluded.value_text, event_ts = excluded.event_ts, "
-                "created_ts = excluded.created_ts")
+                "created_ts = excluded.created_ts WHERE excluded.event_ts >= event_ts")
 
     def write(self, rows: Sequence[FeatureRow]) -> int:
         with self.conn:
