@@ -23,9 +23,7 @@ _SUBAPPS: list[tuple[str, str, str]] = [
 
 
 def build_app() -> typer.Typer:
-    app = typer.Typer(
-        no_args_is_help=True, add_completion=False, help="CX membrane: next-best-action platform."
-    )
+    app = typer.Typer(no_args_is_help=True, add_completion=False, help="CX membrane: next-best-action platform.")
     for module, name, help_text in _SUBAPPS:
         try:
             sub = importlib.import_module(module).app

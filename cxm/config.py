@@ -122,6 +122,16 @@ class FlinkSettings(_Strict):
         return f"http://{self.rest_host}:{self.rest_port}"
 
 
+class DecisionSettings(_Strict):
+    """The decision job: where policies and model snapshots come from, how decisions are delivered."""
+
+    policy_dir: Path = REPO_ROOT / "rules" / "policies"
+    models_dir: Path = REPO_ROOT / "var" / "models"
+    refresh_s: float = Field(default=5.0, gt=0)
+    delivery: Literal["exactly-once", "at-least-once"] = "at-least-once"
+    transaction_timeout_ms: int = 600_000
+
+
 class Settings(BaseSettings):
     """All settings; ``CXM_`` environment variables override the defaults."""
 
@@ -135,6 +145,7 @@ class Settings(BaseSettings):
     topics: TopicNames = TopicNames()
     feast: FeastSettings = FeastSettings()
     flink: FlinkSettings = FlinkSettings()
+    decisions: DecisionSettings = DecisionSettings()
     service_timeout_s: float = 90.0
 
     @property
