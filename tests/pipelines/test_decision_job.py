@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -57,7 +58,7 @@ def test_decision_job_merges_groups_and_applies_policies(
     run(s, bounded=True, wait=True)
     out = [json.loads(v) for v in consume_all(kafka_bootstrap, dst, expected=len(rows))]
     assert len(out) == len(rows)
-    by_customer: dict[str, list[dict[str, object]]] = {}
+    by_customer: dict[str, list[dict[str, Any]]] = {}
     for rec in out:
         by_customer.setdefault(str(rec["customer_id"]), []).append(rec)
     c1 = sorted(by_customer["c1"], key=lambda r: str(r["decided_at"]))
@@ -67,7 +68,8 @@ def test_decision_job_merges_groups_and_applies_policies(
         assert rec["action_id"] == "svc_free_service", rec
         assert rec["mandatory"] is True
     assert c1[2]["decided_at"] == "2026-11-18T11:06:41.000Z"
-    blocked = {c["action_id"]: c for c in c1[2]["candidates"] if c["status"] == "blocked"}  # type: ignore[union-attr]
+    candidates: list[dict[str, str]] = c1[2]["candidates"]  # type: ignore[assignment]
+    blocked = {c["action_id"]: c for c in candidates if c["status"] == "blocked"}
     marketing = [a for a, c in blocked.items() if c["kind"] in ("marketing", "upsell")]
     assert marketing, "marketing must be blocked for a customer in crisis"
     assert len({r["decision_id"] for r in out}) == len(out)
