@@ -7,8 +7,8 @@ Wiring only; the logic lives in :mod:`pipelines.decision_stage` (pure Python, ba
    groups): the full stored context of a customer, every time any group changes, stamped with the event time
    of the trigger, as an append-only stream.
 2. A **vectorised (pandas) UDF** decides one Arrow batch at a time (derive -> River ``*_many`` scoring ->
-   compiled policies), writing decision records keyed by customer to ``decisions``. Delivery is at-least-once with deterministic decision ids (readers de-duplicate)
-   or exactly-once with Kafka transactions (``CXM_DECISIONS__DELIVERY=exactly-once``; read_committed readers).
+   compiled policies), writing decision records keyed by customer to ``decisions``. Delivery is at-least-once
+   with deterministic decision ids (readers de-duplicate) or exactly-once with Kafka transactions (``CXM_DECISIONS__DELIVERY=exactly-once``; read_committed readers).
 
 Run: ``python -m pipelines.decision_job [--bounded]`` (mini-cluster) or ``flink run -py pipelines/decision_job.py``.
 """
@@ -117,7 +117,7 @@ def make_decide_udf(s: Settings) -> Any:
     names = ["customer_id", "trigger", "event_ts_ms", *_cols()]
     policy_dir, models_dir, refresh_s = s.decisions.policy_dir, s.decisions.models_dir, s.decisions.refresh_s
 
-    class Decide(ScalarFunction):  # type: ignore[misc]
+    class Decide(ScalarFunction):
         def open(self, function_context: FunctionContext) -> None:
             from pipelines.decision_stage import DecisionStage
 

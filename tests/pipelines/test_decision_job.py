@@ -68,7 +68,7 @@ def test_decision_job_merges_groups_and_applies_policies(
         assert rec["action_id"] == "svc_free_service", rec
         assert rec["mandatory"] is True
     assert c1[2]["decided_at"] == "2026-11-18T11:06:41.000Z"
-    candidates: list[dict[str, str]] = c1[2]["candidates"]  # type: ignore[assignment]
+    candidates: list[dict[str, str]] = c1[2]["candidates"]
     blocked = {c["action_id"]: c for c in candidates if c["status"] == "blocked"}
     marketing = [a for a, c in blocked.items() if c["kind"] in ("marketing", "upsell")]
     assert marketing, "marketing must be blocked for a customer in crisis"
