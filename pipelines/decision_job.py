@@ -8,7 +8,8 @@ Wiring only; the logic lives in :mod:`pipelines.decision_stage` (pure Python, ba
    of the trigger, as an append-only stream.
 2. A **vectorised (pandas) UDF** decides one Arrow batch at a time (derive -> River ``*_many`` scoring ->
    compiled policies), writing decision records keyed by customer to ``decisions``. Delivery is at-least-once
-   with deterministic decision ids (readers de-duplicate) or exactly-once with Kafka transactions (``CXM_DECISIONS__DELIVERY=exactly-once``; read_committed readers).
+   with deterministic decision ids (readers de-duplicate) or exactly-once with Kafka transactions
+   (``CXM_DECISIONS__DELIVERY=exactly-once``; read_committed readers).
 
 Run: ``python -m pipelines.decision_job [--bounded]`` (mini-cluster) or ``flink run -py pipelines/decision_job.py``.
 """
