@@ -5,7 +5,7 @@
 >>> t["mean_predicted"].round(2).tolist(), t["observed_rate"].tolist()
 ([0.1, 0.9], [0.0, 1.0])
 >>> r = stage_report(["engaged", "dormant", "engaged"], ["engaged", "engaged", "engaged"])
->>> round(r.per_stage.loc["engaged", "recall"], 2), round(r.per_stage.loc["engaged", "precision"], 2)
+>>> float(round(r.per_stage.loc["engaged", "recall"], 2)), float(round(r.per_stage.loc["engaged", "precision"], 2))
 (1.0, 0.67)
 """
 

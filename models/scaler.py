@@ -5,6 +5,9 @@
    ``np.var`` and the merged variance is clamped at 0.
 2. ``transform_many`` left ``x - mean`` where the std is 0, while ``transform_one`` gives 0 (``safe_div``);
    here both give 0, so single and batched scoring agree.
+3. A column that is constant so far can get a variance of 1e-33 instead of 0 from rounding, and dividing the
+   rounding noise of ``x - mean`` by its square root gave values like 10 (single and batched paths then
+   disagree wildly); here a std below ``MIN_STD`` counts as 0 in both paths.
 
 >>> import pandas as pd
 >>> s = StandardScaler()
@@ -20,8 +23,21 @@ import pandas as pd
 from river import preprocessing
 
 
+#: Standard deviations below this are treated as 0 (a constant column).
+MIN_STD = 1e-9
+
+
 class StandardScaler(preprocessing.StandardScaler):
     """Numerically safe batched standard scaler (see the module doc)."""
+
+    def transform_one(self, x: dict) -> dict:  # type: ignore[type-arg]
+        if not self.with_std:
+            return {i: xi - self.means[i] for i, xi in x.items()}
+        out = {}
+        for i, xi in x.items():
+            std = max(self.vars[i], 0.0) ** 0.5
+            out[i] = (xi - self.means[i]) / std if std >= MIN_STD else 0.0
+        return out
 
     def learn_many(self, X: pd.DataFrame) -> None:
         if len(X) == 0:
@@ -46,6 +62,6 @@ class StandardScaler(preprocessing.StandardScaler):
         Xt = X.to_numpy(dtype=float) - means
         if self.with_std:
             stds = np.sqrt(np.array([max(self.vars[c], 0.0) for c in X.columns], dtype=float))
-            safe = np.where(stds > 0, stds, 1.0)
-            Xt = np.where(stds > 0, Xt / safe, 0.0)
+            safe = np.where(stds >= MIN_STD, stds, 1.0)
+            Xt = np.where(stds >= MIN_STD, Xt / safe, 0.0)
         return pd.DataFrame(Xt, index=X.index, columns=X.columns, copy=False)
