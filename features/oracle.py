@@ -66,7 +66,6 @@ from features.oracle_groups import SIMPLE, Prepared, check_columns, gps
 from features.oracle_ingest import ingest
 
 KEY_COLUMNS: tuple[str, ...] = ("customer_id", "group", "event_ts_ms")
-_PANDAS_DTYPES = {"int": "Int64", "float": "float64", "bool": "boolean", "str": "object"}
 _CHUNK = 200_000
 
 
@@ -128,13 +127,46 @@ def inside_any_store(lat: np.ndarray, lon: np.ndarray, stores: Sequence[Any] | N
     return out
 
 
-def _typed(frame: pd.DataFrame) -> pd.DataFrame:
-    cols = feature_columns()
-    out = frame.reindex(columns=[*KEY_COLUMNS, *cols])
-    out["event_ts_ms"] = out["event_ts_ms"].astype(np.int64)
-    for c in cols:
-        out[c] = out[c].astype(_PANDAS_DTYPES[feature_dtype(c)])
-    return out
+def _column(parts: list[pd.DataFrame], name: str) -> Any:
+    """One output column over all groups' parts: the owning group's values, null elsewhere."""
+    n = sum(len(p) for p in parts)
+    kind = feature_dtype(name)
+    values = np.zeros(n, dtype={"int": np.int64, "float": np.float64, "bool": bool, "str": object}[kind])
+    if kind == "str":
+        values[:] = None
+    if kind == "float":
+        values[:] = np.nan
+    missing = np.ones(n, dtype=bool)
+    start = 0
+    for p in parts:
+        if name in p.columns:
+            values[start:start + len(p)] = p[name].to_numpy(dtype=values.dtype)
+            missing[start:start + len(p)] = False
+        start += len(p)
+    if kind == "int":
+        return pd.arrays.IntegerArray(values, missing)
+    if kind == "bool":
+        return pd.arrays.BooleanArray(values, missing)
+    return values
+
+
+def _assemble(parts: list[pd.DataFrame]) -> pd.DataFrame:
+    """All groups' rows in one frame with the contract's columns and nullable dtypes, sorted by the keys."""
+    cols: dict[str, Any] = {
+        "customer_id": np.concatenate([p["customer_id"].to_numpy(dtype=object) for p in parts]) if parts
+        else np.array([], dtype=object),
+        "group": np.concatenate([np.full(len(p), p["group"].iat[0], dtype=object) for p in parts if len(p)])
+        if parts else np.array([], dtype=object),
+        "event_ts_ms": np.concatenate([p["event_ts_ms"].to_numpy(dtype=np.int64) for p in parts]) if parts
+        else np.array([], dtype=np.int64),
+    }
+    for name in feature_columns():
+        cols[name] = _column(parts, name)
+    out = pd.DataFrame(cols)
+    cust = pd.factorize(out["customer_id"], sort=True)[0]
+    grp = pd.factorize(out["group"], sort=True)[0]
+    order = np.lexsort((out["event_ts_ms"].to_numpy(), grp, cust))
+    return out.take(order).reset_index(drop=True)
 
 
 def compute_features(
@@ -167,8 +199,7 @@ def compute_features(
         check_columns(group, frame)
         frame.insert(1, "group", group)
         parts.append(frame)
-    rows = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=list(KEY_COLUMNS))
-    rows = _typed(rows).sort_values(list(KEY_COLUMNS), kind="stable").reset_index(drop=True)
+    rows = _assemble([p for p in parts if len(p)])
     return OracleResult(
         rows=rows,
         invalid=ing.invalid,

@@ -42,9 +42,18 @@ class Prepared:
 
     @classmethod
     def of(cls, events: pd.DataFrame) -> Prepared:
-        ev = events.sort_values(["customer_id", "ts", "event_id"], kind="stable").reset_index(drop=True)
-        code = pd.factorize(ev["customer_id"], sort=True)[0].astype(np.int64)
-        ts = ev["ts"].to_numpy(dtype=np.int64)
+        code0 = pd.factorize(events["customer_id"], sort=True)[0].astype(np.int64)
+        ts0 = events["ts"].to_numpy(dtype=np.int64)
+        order = np.lexsort((ts0, code0))
+        # ties (same customer and ts) are rare: order only those by event_id (string sort of a small subset)
+        peers = pd.DataFrame({"c": code0[order], "t": ts0[order]}).duplicated(keep=False).to_numpy()
+        if peers.any():
+            pos = np.flatnonzero(peers)
+            sub = pd.DataFrame({"c": code0[order[pos]], "t": ts0[order[pos]],
+                                "e": events["event_id"].to_numpy()[order[pos]], "i": order[pos]})
+            order[pos] = sub.sort_values(["c", "t", "e"], kind="stable")["i"].to_numpy()
+        ev = events.take(order).reset_index(drop=True)
+        code, ts = code0[order], ts0[order]
         ks = Keyspace.for_times(ts, int(code.max()) + 1 if len(code) else 0)
         q = ~pd.DataFrame({"c": code, "t": ts}).duplicated(keep="last").to_numpy()
         return cls(ev=ev, ks=ks, code=code, key=ks.key(code, ts), q=q)
