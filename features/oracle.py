@@ -174,16 +174,19 @@ def compute_features(
     stores: list[Any] | None = None,
     watermark_delay_s: float = 2.0,
     tolerance_s: float = 0.0,
+    *,
+    late_scope: str = "global",
 ) -> OracleResult:
     """Recompute every stored feature from an event log in arrival order.
 
     ``events``: one row per raw message with a ``value`` column (bytes or str JSON; ``topic`` optional and
     ignored), or already-parsed flat columns (``event_id``, ``customer_id``, ``kind``, ``event_time``,
     fields). ``stores``: geofences (``features.stores.Store`` objects or mappings with lat, lon, radius_m);
-    ``None`` loads ``features/stores.yaml``. Returns one row per (customer_id, group, event_ts_ms), sorted
+    ``None`` loads ``features/stores.yaml``. ``late_scope``: ``"global"`` (the spec) or ``"topic"`` (running max
+    per topic, see ``features.oracle_ingest.ingest``). Returns one row per (customer_id, group, event_ts_ms), sorted
     by those keys, with the group's features filled and other groups' columns null.
     """
-    ing = ingest(events, watermark_delay_s=watermark_delay_s, tolerance_s=tolerance_s)
+    ing = ingest(events, watermark_delay_s=watermark_delay_s, tolerance_s=tolerance_s, late_scope=late_scope)
     parts: list[pd.DataFrame] = []
     for group in GROUPS:
         kind_events = ing.by_kind.get(group)

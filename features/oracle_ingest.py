@@ -110,8 +110,17 @@ def _split_parsed(frame: pd.DataFrame) -> tuple[dict[str, pd.DataFrame], list[In
     return frames, failures
 
 
-def ingest(events: pd.DataFrame, watermark_delay_s: float = 2.0, tolerance_s: float = 0.0) -> Ingested:
-    """Validate, de-duplicate (first arrival wins) and drop late events of a log in arrival order."""
+def ingest(events: pd.DataFrame, watermark_delay_s: float = 2.0, tolerance_s: float = 0.0,
+           late_scope: str = "global") -> Ingested:
+    """Validate, de-duplicate (first arrival wins) and drop late events of a log in arrival order.
+
+    ``late_scope="global"`` (SEMANTICS.md): late = below the max event time of *all* earlier arrivals minus the
+    delay; ``"topic"``: of earlier arrivals on the same topic (``topic`` column, else ``events.<kind>``), like
+    ``events.deadletter.Router`` -- closer to Flink's per-partition watermarks when topics are produced in
+    per-kind batches.
+    """
+    if late_scope not in ("global", "topic"):
+        raise ValueError(f"late_scope must be 'global' or 'topic', not {late_scope!r}")
     if "value" in events.columns:
         positions, dicts, failures = _validate_raw(events["value"].tolist())
         frames = {}
@@ -143,8 +152,17 @@ def ingest(events: pd.DataFrame, watermark_delay_s: float = 2.0, tolerance_s: fl
     dup_ids = env.loc[dup, "event_id"].astype(str).tolist()
     env = env[~dup]
     t = env["ts"].to_numpy(dtype=np.int64)
-    prev_max = np.maximum.accumulate(t)
-    before = np.concatenate([[np.iinfo(np.int64).min], prev_max[:-1]]) if len(t) else prev_max
+    if late_scope == "global":
+        prev_max = np.maximum.accumulate(t)
+        before = np.concatenate([[np.iinfo(np.int64).min], prev_max[:-1]]) if len(t) else prev_max
+    else:
+        arrival = env["arrival"].to_numpy()
+        if "topic" in events.columns:
+            topic = events["topic"].astype(str).to_numpy()[arrival]
+        else:
+            topic = ("events." + env["kind"].astype(str)).to_numpy()
+        run_max = pd.Series(t).groupby(topic).cummax()
+        before = run_max.groupby(topic).shift(1).fillna(np.iinfo(np.int64).min).to_numpy(dtype=np.float64)
     threshold = before.astype(np.float64) - watermark_delay_s * 1000.0 - tolerance_s * 1000.0
     late = t.astype(np.float64) < threshold
     late_ids = env.loc[late, "event_id"].astype(str).tolist()

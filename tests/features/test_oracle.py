@@ -265,6 +265,13 @@ def test_late_tolerance_and_delay() -> None:
     assert compute_features(events, watermark_delay_s=3.0).late == 0  # exactly at max - delay: not below
 
 
+def test_late_scope_topic_uses_the_running_max_of_the_own_topic() -> None:
+    # a call 1 h behind the newest click: late globally, on time on its own topic (first call seen)
+    events = log(ev("clickstream", 1, 2 * H), ev("call", 2, H), ev("call", 3, 0))
+    assert compute_features(events).late_event_ids == ["e0000002", "e0000003"]
+    assert compute_features(events, late_scope="topic").late_event_ids == ["e0000003"]
+
+
 def test_output_shape_and_defaults_of_other_groups() -> None:
     res = compute_features(log(ev("purchase", 1, 0), ev("consent", 2, 0), ev("outcome", 3, 0)), stores=[])
     r = res.rows
