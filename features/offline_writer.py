@@ -67,6 +67,24 @@ class ParquetAppender:
         self.root = Path(root)
         self.compression = compression
 
+    def init_groups(self) -> list[Path]:
+        """Give every group's directory at least one part: a sentinel row of customer ``""`` at epoch 0.
+
+        Feast's dask offline store fails on a missing directory (a view without rows yet would break every
+        ``get_historical_features`` that mentions it) and on a zero-row part (dask cannot compute divisions
+        without min/max statistics), hence one row that no real customer id can match.
+        """
+        made: list[Path] = []
+        for group in GROUPS:
+            gdir = self.root / group
+            gdir.mkdir(parents=True, exist_ok=True)
+            if not any(gdir.glob("part-*.parquet")):
+                path = gdir / "part-0000000000000-sentinel.parquet"
+                sentinel = rows_to_table(group, [FeatureRow("", group, 0, {})], now_ms=0)
+                pq.write_table(sentinel, path, compression=self.compression)
+                made.append(path)
+        return made
+
     def append(self, rows: Sequence[FeatureRow], now_ms: int) -> list[Path]:
         """Write the rows; returns the new part files."""
         out: list[Path] = []

@@ -91,7 +91,10 @@ def feature_store(settings: Settings) -> FeatureStore:
 
 
 def apply(settings: Settings, store: FeatureStore | None = None) -> FeatureStore:
-    """Register the entity, sources, views and service and create the online tables; returns the store."""
+    """Register entity, sources, views and service, create the online tables and offline directories."""
+    from features.offline_writer import ParquetAppender
+
     fs = store if store is not None else feature_store(settings)
+    ParquetAppender(FeastPaths.from_settings(settings).offline_root).init_groups()
     fs.apply(definitions_for(settings).objects())  # type: ignore[arg-type]
     return fs

@@ -35,7 +35,7 @@ class _FlakyOnline:
 
 def test_retry_until_the_store_is_back() -> None:
     online = _FlakyOnline(failures=3)
-    stats, sleeps, waits = WriterStats(), [], []
+    stats, sleeps, waits = WriterStats(), list[float](), list[int]()
     ok = write_with_retry(FeatureSink(online), [FeatureRow("a", "gps", 1, {})], WriterConfig(retry_initial_s=0.1,
                           retry_max_s=0.3), stats, lambda: False, sleep=sleeps.append,
                           on_wait=lambda: waits.append(1))
