@@ -71,11 +71,11 @@ class ChurnModel(base.Classifier):
     def _p_one(self, fx: dict[str, float]) -> float:
         return float(self.pipeline.predict_proba_one(fx).get(True, 0.0))
 
-    def predict_proba_one(self, x: Mapping[str, Any], **kwargs: Any) -> dict[bool, float]:
+    def predict_proba_one(self, x: Mapping[str, Any], **kwargs: Any) -> dict[bool, float]:  # type: ignore[override]
         p = self._p_one(self.featurizer.transform_one(x))
         return {False: 1.0 - p, True: p}
 
-    def learn_one(self, x: Mapping[str, Any], y: bool, **kwargs: Any) -> None:
+    def learn_one(self, x: Mapping[str, Any], y: bool, **kwargs: Any) -> None:  # type: ignore[override]
         fx = self.featurizer.transform_one(x)
         if self.track_metrics:
             p = self._p_one(fx)

@@ -88,7 +88,7 @@ class Featurizer:
         for n in self._numeric:
             v = x.get(n)
             v = FEATURES[n].default if v is None else v
-            fv = float(v)  # type: ignore[arg-type]
+            fv = float(v)
             out[n] = _slog(fv) if self.log_transform and n not in UNLOGGED else fv
         for n in self._bools:
             v = x.get(n)
@@ -104,9 +104,9 @@ class Featurizer:
         n_rows = len(df)
         for n in self._numeric:
             if n in df.columns:
-                a = pd.to_numeric(df[n], errors="coerce").fillna(float(FEATURES[n].default)).to_numpy(float)  # type: ignore[arg-type]
+                a = pd.to_numeric(df[n], errors="coerce").fillna(float(FEATURES[n].default)).to_numpy(float)
             else:
-                a = np.full(n_rows, float(FEATURES[n].default))  # type: ignore[arg-type]
+                a = np.full(n_rows, float(FEATURES[n].default))
             cols[n] = np.sign(a) * np.log1p(np.abs(a)) if self.log_transform and n not in UNLOGGED else a
         for n in self._bools:
             if n in df.columns:

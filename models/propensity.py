@@ -67,11 +67,11 @@ class PropensityModel(base.Classifier):
             raise ValueError(f"unknown or missing action_kind {kind!r}; expected one of {ACTION_KINDS}")
         return str(kind)
 
-    def predict_proba_one(self, x: Mapping[str, Any], **kwargs: Any) -> dict[bool, float]:
+    def predict_proba_one(self, x: Mapping[str, Any], **kwargs: Any) -> dict[bool, float]:  # type: ignore[override]
         p = float(self.heads[self._kind(x)].predict_proba_one(self.featurizer.transform_one(x)).get(True, 0.0))
         return {False: 1.0 - p, True: p}
 
-    def learn_one(self, x: Mapping[str, Any], y: bool, **kwargs: Any) -> None:
+    def learn_one(self, x: Mapping[str, Any], y: bool, **kwargs: Any) -> None:  # type: ignore[override]
         kind = self._kind(x)
         self.heads[kind].learn_one(self.featurizer.transform_one(x), bool(y))
         self.n_learned[kind] += 1
@@ -84,9 +84,7 @@ class PropensityModel(base.Classifier):
     def propensities_many(self, X: pd.DataFrame) -> pd.DataFrame:
         """``propensity_<kind>`` columns for every row of a feature DataFrame."""
         fx = self.featurizer.transform_many(X)
-        return pd.DataFrame(
-            {f"propensity_{k}": self._p_many(h, fx) for k, h in self.heads.items()}, index=X.index
-        )
+        return pd.DataFrame({f"propensity_{k}": self._p_many(h, fx) for k, h in self.heads.items()}, index=X.index)
 
     @staticmethod
     def _p_many(head: Any, fx: pd.DataFrame) -> np.ndarray:

@@ -93,7 +93,7 @@ class ModelRegistry:
         if snap is None:
             raise FileNotFoundError(f"model {name!r} has no version {version}")
         with open(self.root / name / snap.file, "rb") as fh:
-            return pickle.load(fh)  # noqa: S301 - our own snapshots
+            return pickle.load(fh)
 
     @staticmethod
     def _atomic_write(path: Path, data: bytes) -> None:

@@ -12,7 +12,8 @@
 >>> import pandas as pd
 >>> s = StandardScaler()
 >>> s.learn_many(pd.DataFrame({"a": [1.0, 1.0, 1.0]}))
->>> s.vars["a"] >= 0.0, float(s.transform_many(pd.DataFrame({"a": [5.0]}))["a"].iloc[0]), s.transform_one({"a": 5.0})["a"]
+>>> batched = float(s.transform_many(pd.DataFrame({"a": [5.0]}))["a"].iloc[0])
+>>> s.vars["a"] >= 0.0, batched, s.transform_one({"a": 5.0})["a"]
 (True, 0.0, 0.0)
 """
 
@@ -22,7 +23,6 @@ import numpy as np
 import pandas as pd
 from river import preprocessing
 
-
 #: Standard deviations below this are treated as 0 (a constant column).
 MIN_STD = 1e-9
 
@@ -30,7 +30,7 @@ MIN_STD = 1e-9
 class StandardScaler(preprocessing.StandardScaler):
     """Numerically safe batched standard scaler (see the module doc)."""
 
-    def transform_one(self, x: dict) -> dict:  # type: ignore[type-arg]
+    def transform_one(self, x: dict) -> dict:
         if not self.with_std:
             return {i: xi - self.means[i] for i, xi in x.items()}
         out = {}

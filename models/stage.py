@@ -56,7 +56,7 @@ def rule_stage_many(df: pd.DataFrame) -> np.ndarray:
     def col(name: str) -> np.ndarray:
         if name in df.columns:
             return pd.to_numeric(df[name], errors="coerce").fillna(FEATURES[name].default).to_numpy(float)
-        return np.full(len(df), float(FEATURES[name].default))  # type: ignore[arg-type]
+        return np.full(len(df), float(FEATURES[name].default))
 
     conditions = [
         (col("open_complaints") > 0) | (col("days_in_crisis") > 0),
@@ -103,7 +103,7 @@ class StageModel(base.Classifier):
             fx[f"rule={s}"] = (r == s).astype(float)
         return fx
 
-    def predict_proba_one(self, x: Mapping[str, Any], **kwargs: Any) -> dict[str, float]:
+    def predict_proba_one(self, x: Mapping[str, Any], **kwargs: Any) -> dict[str, float]:  # type: ignore[override]
         if self.n_learned < self.min_learned:
             r = rule_stage(x)
             return {s: 1.0 if s == r else 0.0 for s in STAGES}
@@ -112,7 +112,7 @@ class StageModel(base.Classifier):
         total = sum(raw.values()) or 1.0
         return {s: v / total for s, v in raw.items()}
 
-    def learn_one(self, x: Mapping[str, Any], y: str, **kwargs: Any) -> None:
+    def learn_one(self, x: Mapping[str, Any], y: str, **kwargs: Any) -> None:  # type: ignore[override]
         v = self._vec_one(x)
         self.scaler.learn_one(v)
         z = self.scaler.transform_one(v)

@@ -65,7 +65,9 @@ def synthetic_population(
     """Simulate ``n_customers`` for ``days`` days (deterministic given ``seed``)."""
     rng = np.random.default_rng(seed)
     ids = np.array([f"c{i:07d}" for i in range(n_customers)])
-    tenure0 = np.where(rng.random(n_customers) < 0.1, rng.uniform(0, 10, n_customers), rng.uniform(30, 1500, n_customers))
+    tenure0 = np.where(
+        rng.random(n_customers) < 0.1, rng.uniform(0, 10, n_customers), rng.uniform(30, 1500, n_customers)
+    )
     stage = np.where(tenure0 < 30, 0, rng.choice([1, 2, 3, 5], size=n_customers, p=[0.7, 0.2, 0.05, 0.05]))
     crisis_days = np.zeros(n_customers)
     alive = np.ones(n_customers, dtype=bool)
@@ -98,12 +100,12 @@ def synthetic_population(
         }
         for name, means in _MEANS.items():
             snap[name] = rng.poisson(np.array(means)[st])
-        snap["clicks_24h"] = rng.binomial(snap["clicks_7d"], 1 / 7)  # type: ignore[arg-type]
-        snap["clicks_1h"] = rng.binomial(snap["clicks_24h"], 1 / 24)  # type: ignore[arg-type]
-        snap["calls_24h"] = rng.binomial(snap["calls_7d"], 1 / 7)  # type: ignore[arg-type]
+        snap["clicks_24h"] = rng.binomial(np.asarray(snap["clicks_7d"]), 1 / 7)
+        snap["clicks_1h"] = rng.binomial(np.asarray(snap["clicks_24h"]), 1 / 24)
+        snap["calls_24h"] = rng.binomial(np.asarray(snap["calls_7d"]), 1 / 7)
         snap["repeat_calls_7d"] = np.maximum(np.asarray(snap["calls_7d"]) - 1, 0)
         snap["open_complaints"] = np.where(st == 3, 1 + rng.poisson(0.3, len(idx)), 0)
-        snap["complaints_7d"] = rng.binomial(snap["complaints_30d"], 0.3)  # type: ignore[arg-type]
+        snap["complaints_7d"] = rng.binomial(np.asarray(snap["complaints_30d"]), 0.3)
         snap["problem_recurrences_30d"] = np.where(st == 3, rng.poisson(1.5, len(idx)), 0)
         snap["eta_given"] = np.where(st == 3, rng.random(len(idx)) < 0.4, True)
         snap["days_in_crisis"] = crisis_days[idx]
@@ -121,5 +123,7 @@ def synthetic_population(
     for f in FEATURES.values():
         if f.name not in snapshots.columns:
             snapshots[f.name] = f.default
-    outcomes = pd.DataFrame({"customer_id": churn_ids, "ts_ms": np.array(churn_ts, dtype=np.int64), "outcome": "churned"})
+    outcomes = pd.DataFrame(
+        {"customer_id": churn_ids, "ts_ms": np.array(churn_ts, dtype=np.int64), "outcome": "churned"}
+    )
     return Population(snapshots=snapshots, outcomes=outcomes)

@@ -74,7 +74,8 @@ def simulate_log(customers: int, days: float, seed: int = 0, **config: Any) -> S
     stages = pd.DataFrame(
         {
             "customer_id": sc["customer_id"].astype(str),
-            "ts_ms": sc["valid_from"].astype("int64") // 1_000_000 if sc["valid_from"].dt.unit == "ns"
+            "ts_ms": sc["valid_from"].astype("int64") // 1_000_000
+            if sc["valid_from"].dt.unit == "ns"
             else sc["valid_from"].astype("int64"),
             "stage": sc["stage"].astype(str),
         }
@@ -124,9 +125,7 @@ def as_of(rows: pd.DataFrame, samples: pd.DataFrame) -> pd.DataFrame:
         if g.empty:
             continue
         g = g.sort_values("event_ts_ms", kind="stable")
-        m = pd.merge_asof(
-            left, g, left_on="ts_ms", right_on="event_ts_ms", by="customer_id", direction="backward"
-        )
+        m = pd.merge_asof(left, g, left_on="ts_ms", right_on="event_ts_ms", by="customer_id", direction="backward")
         for n in names:
             out[n] = m[n].to_numpy()
     feats = derive_frame(out, out["ts_ms"].to_numpy(np.int64))
@@ -145,9 +144,7 @@ def feast_as_of(store: Any, samples: pd.DataFrame) -> pd.DataFrame:
             "ts_ms": samples["ts_ms"].to_numpy(np.int64),
         }
     )
-    hist = store.get_historical_features(
-        entity_df=entity_df, features=store.get_feature_service(SERVICE_NAME)
-    ).to_df()
+    hist = store.get_historical_features(entity_df=entity_df, features=store.get_feature_service(SERVICE_NAME)).to_df()
     hist = hist.rename(columns={ENTITY_COLUMN: "customer_id"}).reset_index(drop=True)
     feats = derive_frame(hist, hist["ts_ms"].to_numpy(np.int64))
     return pd.concat([hist[["customer_id", "ts_ms"]], feats], axis=1)
@@ -176,8 +173,12 @@ def label_samples(
             continue
         left = pd.DataFrame({"customer_id": samples["customer_id"].to_numpy(), "t": t + 1, "i": np.arange(len(t))})
         m = pd.merge_asof(
-            left.sort_values("t"), o.rename(columns={"ts_ms": "t_out"}), left_on="t", right_on="t_out",
-            by="customer_id", direction="forward",
+            left.sort_values("t"),
+            o.rename(columns={"ts_ms": "t_out"}),
+            left_on="t",
+            right_on="t_out",
+            by="customer_id",
+            direction="forward",
         ).sort_values("i")
         hit = m["t_out"].notna().to_numpy() & (m["t_out"].to_numpy(float) <= t + window_ms)
         y = np.where(hit, value, y)
@@ -187,8 +188,11 @@ def label_samples(
 def true_stage_at(samples: pd.DataFrame, stage_changes: pd.DataFrame) -> pd.Series:
     """The simulator's true stage of each sample's customer at its time."""
     left = pd.DataFrame(
-        {"customer_id": samples["customer_id"].to_numpy(), "ts_ms": samples["ts_ms"].to_numpy(np.int64),
-         "i": np.arange(len(samples))}
+        {
+            "customer_id": samples["customer_id"].to_numpy(),
+            "ts_ms": samples["ts_ms"].to_numpy(np.int64),
+            "i": np.arange(len(samples)),
+        }
     ).sort_values("ts_ms")
     m = pd.merge_asof(left, stage_changes.sort_values("ts_ms"), on="ts_ms", by="customer_id").sort_values("i")
     return pd.Series(m["stage"].to_numpy(object), index=samples.index)

@@ -105,7 +105,8 @@ def test_clone_with_same_seed_gives_same_results(name: str, data: pd.DataFrame) 
     frame = spec.prepare(data)
     m = _trained(spec, frame, seed=3)
     fresh = m.clone()
-    assert fresh.seed == 3 and fresh._get_params() == m._get_params()
+    assert fresh.seed == 3
+    assert fresh._get_params() == m._get_params()
     fresh.learn_many(frame, spec.target(frame))
     np.testing.assert_array_equal(_proba(fresh, frame), _proba(m, frame))
 

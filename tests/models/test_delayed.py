@@ -53,7 +53,8 @@ def test_no_learned_example_uses_features_from_after_its_prediction_time() -> No
     for (features, label), (cid, ts) in zip(spy.seen, d.learned_keys, strict=True):
         assert features["tenure_days"] == ts / DAY_MS  # the features of the prediction time, never later ones
         if label:
-            assert cid == "a" and 25 * DAY_MS - 10 * DAY_MS <= ts <= 25 * DAY_MS
+            assert cid == "a"
+            assert 25 * DAY_MS - 10 * DAY_MS <= ts <= 25 * DAY_MS
     positives = {ts // DAY_MS for (f, y), (c, ts) in zip(spy.seen, d.learned_keys, strict=True) if y}
     assert positives == set(range(16, 26))
 
@@ -71,10 +72,12 @@ def test_buffer_is_bounded_and_renewals_configurable() -> None:
     d = DelayedLabelLearner(ChurnModel(), max_pending=10, min_gap_ms=0)
     for i in range(25):
         d.score_one(f"c{i}", i, {})
-    assert d.n_pending == 10 and d.n_evicted == 15
+    assert d.n_pending == 10
+    assert d.n_evicted == 15
     assert d.on_outcome("c24", 100, "renewed") == 0
     r = DelayedLabelLearner(ChurnModel(), renewal_resolves=True, learn_batch=1)
     r.score_one("c", 0, {})
-    assert r.on_outcome("c", 5, "renewed") == 1 and r.n_negative == 1
+    assert r.on_outcome("c", 5, "renewed") == 1
+    assert r.n_negative == 1
     with pytest.raises(ValueError, match="unknown outcome"):
         r.on_outcome("c", 5, "paused")

@@ -36,10 +36,16 @@ def test_two_scorers_on_one_snapshot_agree_and_pick_up_new_versions(tmp_path: Pa
     sb = b.score_batch(frame)
     pd.testing.assert_frame_equal(sa, sb)
     assert list(sa.columns) == list(SCORES)
-    assert set(sa["stage"]) <= set(STAGES) and sa["churn_risk"].between(0, 1).all()
-    assert a.versions == {CHURN: 1, STAGE: 1, PROPENSITY: 1} and not a.poll()
+    assert set(sa["stage"]) <= set(STAGES)
+    assert sa["churn_risk"].between(0, 1).all()
+    assert a.versions == {CHURN: 1, STAGE: 1, PROPENSITY: 1}
+    assert not a.poll()
     _publish(reg, frame.iloc[::-1].reset_index(drop=True), watermark=2)  # a new snapshot, no restart
-    assert a.poll() and a.versions[CHURN] == 2 and reg.latest(CHURN).watermark_ms == 2  # type: ignore[union-attr]
+    assert a.poll()
+    assert a.versions[CHURN] == 2
+    latest = reg.latest(CHURN)
+    assert latest is not None
+    assert latest.watermark_ms == 2
     assert not np.array_equal(a.score_batch(frame)["churn_risk"], sb["churn_risk"])
     assert b.poll()
     pd.testing.assert_frame_equal(a.score_batch(frame), b.score_batch(frame))

@@ -11,16 +11,17 @@ from models.trainset import build_training_set, simulate_log
 
 
 @pytest.fixture(scope="module")
-def frame():  # type: ignore[no-untyped-def]
+def frame():
     log = simulate_log(customers=400, days=24, seed=11)
     return log, build_training_set(log)
 
 
-def test_learnt_stage_beats_the_rules_on_a_held_out_period(frame) -> None:  # type: ignore[no-untyped-def]
+def test_learnt_stage_beats_the_rules_on_a_held_out_period(frame) -> None:
     log, df = frame
     mid = log.start_ms + 12 * DAY_MS
     train, test = df[df["ts_ms"] < mid], df[df["ts_ms"] >= mid]
-    assert len(train) > 1000 and len(test) > 1000
+    assert len(train) > 1000
+    assert len(test) > 1000
     model = StageModel()
     model.learn_many(train, train["true_stage"])
     learnt = stage_report(test["true_stage"].tolist(), model.predict_many(test).tolist())
@@ -31,7 +32,7 @@ def test_learnt_stage_beats_the_rules_on_a_held_out_period(frame) -> None:  # ty
     assert (learnt.per_stage[["precision", "recall"]].to_numpy() <= 1).all()
 
 
-def test_point_in_time_features_never_come_from_the_future(frame) -> None:  # type: ignore[no-untyped-def]
+def test_point_in_time_features_never_come_from_the_future(frame) -> None:
     log, df = frame
     # tenure is derived at the sample time; a sample time before signup would give a negative tenure
     assert (df["tenure_days"] >= 0).all()
