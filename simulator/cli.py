@@ -95,3 +95,29 @@ def simulate(
         f"{summary.decisions:,} {summary.reactions or ''}"
     )
     typer.echo(f"ground truth: {Path(out) / 'truth'}")
+
+
+@app.command("closed-loop")
+def closed_loop(
+    customers: int = typer.Option(2000, help="number of customers"),
+    days: float = typer.Option(30.0, help="simulated days"),
+    seed: int = typer.Option(0, help="random seed (the same customers and behaviour in every arm)"),
+    step_hours: int = typer.Option(24, help="simulated hours between two decision rounds"),
+    policies: Path | None = typer.Option(None, help="membrane policy directory (default: the shipped ones)"),
+    out: Path | None = typer.Option(None, help="also write the results as JSON to this file"),
+) -> None:
+    """Churn with no contact, with every department sending what it wants, and with the membrane."""
+    from simulator.closedloop import Arm, ClosedLoopConfig, run_arm, table
+
+    cfg = ClosedLoopConfig(customers=customers, days=days, seed=seed, step_hours=step_hours, policy_dir=policies)
+    results = []
+    for arm in Arm:
+        r = run_arm(arm, cfg)
+        results.append(r)
+        typer.echo(f"{arm.value}: churn {r.churn_rate:.2%} in {r.elapsed_s:.1f} s; sent by kind {r.by_kind or '-'}; "
+                   f"reactions {r.reactions or '-'}", err=True)
+    typer.echo(table(results))
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps({"config": cfg.model_dump(mode="json"), "arms": [r.as_dict() for r in results]},
+                                  indent=2, sort_keys=True))
