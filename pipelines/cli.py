@@ -87,3 +87,47 @@ def smoke(
 def run_main() -> None:
     """Run the main job on the embedded default (for now: the smoke pipeline)."""
     smoke(events=1000, show=5)
+
+
+deploy_app = typer.Typer(help="Operate the jobs on the Flink standalone cluster (submit, stop with savepoint, resume).")
+app.add_typer(deploy_app, name="deploy")
+
+
+def _deploy_call(fn_name: str, name: str) -> None:
+    from cxm.config import load_settings
+    from pipelines import deploy
+
+    try:
+        rec = getattr(deploy, fn_name)(load_settings(), name)
+    except deploy.DeployError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    typer.echo(f"{name}: job {rec.job_id}" + (f", savepoint {rec.savepoint}" if rec.savepoint else ""))
+
+
+@deploy_app.command("submit")
+def deploy_submit(name: str = typer.Argument(..., help="decisions | features | smoke")) -> None:
+    """Submit a job to the standalone cluster (detached) with the connector jar and the project's venv."""
+    _deploy_call("submit", name)
+
+
+@deploy_app.command("stop")
+def deploy_stop(name: str) -> None:
+    """Stop a job with a savepoint (kept under var/flink/savepoints)."""
+    _deploy_call("stop", name)
+
+
+@deploy_app.command("resume")
+def deploy_resume(name: str) -> None:
+    """Resume a stopped job from its savepoint: its state (contexts, offsets) carries over."""
+    _deploy_call("resume", name)
+
+
+@deploy_app.command("list")
+def deploy_list() -> None:
+    """Jobs on the cluster and their states."""
+    from cxm.config import load_settings
+    from pipelines.deploy import list_jobs
+
+    for job in list_jobs(load_settings()):
+        typer.echo(f"{job['jid']}  {job['state']:<10} {job['name']}")

@@ -167,8 +167,9 @@ def run(s: Settings, bounded: bool = False, wait: bool = True) -> TableResult:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--bounded", action="store_true", help="stop at the current end of the input topics")
+    parser.add_argument("--no-wait", action="store_true", help="return after submission (with flink run -d)")
     args = parser.parse_args(argv)
-    run(load_settings(), bounded=args.bounded)
+    run(load_settings(), bounded=args.bounded, wait=not args.no_wait)
     return 0
 
 

@@ -130,25 +130,17 @@ class FlinkCluster:
             pass
         require_tool("java", "install OpenJDK 17 and put java on PATH")
         if port_in_use(f.rest_host, f.rest_port):
-            raise ServiceError(
-                f"port {f.rest_port} already in use: Flink cannot start (set CXM_FLINK__REST_PORT)"
-            )
+            raise ServiceError(f"port {f.rest_port} already in use: Flink cannot start (set CXM_FLINK__REST_PORT)")
         self.write_conf()
-        subprocess.run(
-            self._script("start-cluster.sh"), env=self._env(), check=True, capture_output=True, timeout=120
-        )
-        wait_until(
-            self.healthy, self.settings.service_timeout_s, f"Flink cluster on {f.rest_url}", self.var / "log"
-        )
+        subprocess.run(self._script("start-cluster.sh"), env=self._env(), check=True, capture_output=True, timeout=120)
+        wait_until(self.healthy, self.settings.service_timeout_s, f"Flink cluster on {f.rest_url}", self.var / "log")
         return f"started, REST on {f.rest_url}"
 
     def stop(self) -> bool:
         if not (self.var / "pid").exists():
             return False
         running = any(p.stat().st_size > 0 for p in (self.var / "pid").glob("*.pid"))
-        subprocess.run(
-            self._script("stop-cluster.sh"), env=self._env(), check=False, capture_output=True, timeout=120
-        )
+        subprocess.run(self._script("stop-cluster.sh"), env=self._env(), check=False, capture_output=True, timeout=120)
         f = self.settings.flink
         wait_until(lambda: not port_in_use(f.rest_host, f.rest_port), 60, "Flink shutdown")
         return running
@@ -161,6 +153,28 @@ class FlinkCluster:
         return (
             f"healthy on {self.settings.flink.rest_url}: {o.get('taskmanagers')} taskmanager(s), "
             f"{o.get('slots-available')}/{o.get('slots-total')} slots free, {o.get('jobs-running')} jobs running"
+        )
+
+    def taskmanager_pids(self) -> list[int]:
+        pid_file = self.var / "pid" / "flink-cxm-taskexecutor.pid"
+        if not pid_file.exists():
+            return []
+        return [int(x) for x in pid_file.read_text().split() if x.strip().isdigit()]
+
+    def kill_taskmanager(self) -> int:
+        """SIGKILL the newest TaskManager (fault injection); returns its pid."""
+        import signal
+
+        pids = self.taskmanager_pids()
+        if not pids:
+            raise ServiceError("no TaskManager pid recorded")
+        os.kill(pids[-1], signal.SIGKILL)
+        return pids[-1]
+
+    def start_taskmanager(self) -> None:
+        """Start one more TaskManager with Flink's own script (e.g. after one was killed)."""
+        subprocess.run(
+            [*self._script("taskmanager.sh"), "start"], env=self._env(), check=True, capture_output=True, timeout=120
         )
 
     def flink_cli(self) -> list[str]:
