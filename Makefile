@@ -39,6 +39,7 @@ redis-bin:
 	@command -v redis-server >/dev/null || bash infra/scripts/install-redis.sh
 
 up: setup
+	@mkdir -p var
 	@$(VENV)/bin/cxm up
 
 down:
@@ -48,6 +49,7 @@ status:
 	@$(VENV)/bin/cxm status
 
 run: setup
+	@mkdir -p var
 	@$(VENV)/bin/cxm up --no-flink-cluster
 	@$(VENV)/bin/cxm run
 

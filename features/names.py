@@ -84,7 +84,7 @@ _BASE: list[Feature] = [
     _f("open_complaints", "int", "complaints opened and not yet resolved"),
     _f("complaints_7d", "int", "complaints opened in the last 7 days"),
     _f("complaints_30d", "int", "complaints opened in the last 30 days"),
-    _f("problem_recurrences_30d", "int", "max over problem ids of complaints opened for it in 30 days"),
+    _f("problem_recurrences_30d", "int", "complaints opened in 30 days for the problem of the latest complaint"),
     _f("eta_given", "bool", "every open complaint has been given a resolution ETA (true when none is open)", True),
     _f("days_in_crisis", "float", "days since the oldest unresolved complaint opened (0 when none)", 0.0),
     # location
