@@ -7,6 +7,7 @@ import random
 import sys
 import time
 import uuid
+from pathlib import Path
 
 import typer
 
@@ -84,9 +85,33 @@ def smoke(
 
 
 @app.command("run")
-def run_main() -> None:
-    """Run the main job on the embedded default (for now: the smoke pipeline)."""
-    smoke(events=1000, show=5)
+def run_main(
+    customers: int = typer.Option(1500, help="simulated customers"),
+    days: float = typer.Option(14.0, help="simulated days"),
+    rate: float = typer.Option(4000.0, help="max events per second into Kafka (0 = unlimited)"),
+    seed: int = typer.Option(42, help="simulator seed"),
+    unbounded: bool = typer.Option(False, help="keep the jobs running until Ctrl-C"),
+    report: Path = typer.Option(Path("var/report.html"), help="where to write the HTML report"),
+) -> None:
+    """Run the main job end to end on the embedded default: simulator -> Kafka -> feature job -> Feast (SQLite)
+    and decision job -> decisions topic; print a summary and write an HTML report."""
+    from cxm.config import load_settings
+    from pipelines.main_run import RunOptions, main_run
+    from pipelines.report import html_report, summarize
+
+    s = load_settings()
+    opts = RunOptions(customers=customers, days=days, rate=rate, seed=seed, unbounded=unbounded)
+    result = main_run(s, opts, echo=typer.echo)
+    summary, decisions, lat = summarize(result)
+    typer.echo(f"\n== run {result.tag} finished in {result.elapsed_s:.0f} s ==")
+    for line in summary.lines():
+        typer.echo(line)
+    report.parent.mkdir(parents=True, exist_ok=True)
+    path = html_report(summary, decisions, lat, result.truth_dir, report)
+    typer.echo(f"report: {path}")
+    if summary.decisions == 0:
+        typer.echo("error: no decisions were made", err=True)
+        sys.exit(1)
 
 
 deploy_app = typer.Typer(help="Operate the jobs on the Flink standalone cluster (submit, stop with savepoint, resume).")

@@ -1,0 +1,229 @@
+"""The main job end to end (``make run`` / ``cxm run``): simulator -> Kafka -> feature job -> Feast + decision job.
+
+Orchestration only. Every run gets its own topics (``run.<tag>.*``) so runs never mix. The feature job and the
+decision job are PyFlink jobs on local mini-clusters (one process each, started with the same ``CXM_*``
+overrides); the Feast writer and the simulator run in this process. The simulator reads the decisions back and
+reacts (closed loop). A bounded run stops when the simulator is done and the decisions stopped growing.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cxm.config import REPO_ROOT, Settings, TopicSpec
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    customers: int = 1500
+    days: float = 14.0
+    rate: float = 4000.0
+    seed: int = 42
+    start: str = "2026-11-01T00:00:00Z"
+    faults: float = 0.002
+    unbounded: bool = False
+    settle_s: float = 15.0
+    startup_timeout_s: float = 180.0
+    out_dir: Path | None = None
+
+
+def run_topics(settings: Settings, tag: str) -> dict[str, str]:
+    """The ``CXM_TOPICS__*`` overrides that give a run its own topics.
+
+    >>> run_topics(Settings(), "t1")["CXM_TOPICS__DECISIONS"]
+    'run.t1.decisions'
+    """
+    t = settings.topics
+    return {
+        "CXM_TOPICS__EVENTS_PREFIX": f"run.{tag}.{t.events_prefix}",
+        "CXM_TOPICS__DEAD_LETTER": f"run.{tag}.{t.dead_letter}",
+        "CXM_TOPICS__LATE": f"run.{tag}.{t.late}",
+        "CXM_TOPICS__FEATURES": f"run.{tag}.{t.features}",
+        "CXM_TOPICS__DECISIONS": f"run.{tag}.{t.decisions}",
+    }
+
+
+def settings_for(settings: Settings, env: dict[str, str]) -> Settings:
+    keys = {k.removeprefix("CXM_TOPICS__").lower(): v for k, v in env.items() if k.startswith("CXM_TOPICS__")}
+    return settings.model_copy(update={"topics": settings.topics.model_copy(update=keys)})
+
+
+def create_run_topics(s: Settings) -> None:
+    from infra.topics import ensure_topics
+
+    specs = [TopicSpec(name=s.topics.events(k), partitions=2, retention_ms=86_400_000) for k in _kinds()]
+    specs += [
+        TopicSpec(name=s.topics.dead_letter, partitions=1, retention_ms=86_400_000),
+        TopicSpec(name=s.topics.late, partitions=1, retention_ms=86_400_000),
+        TopicSpec(name=s.topics.features, partitions=2, retention_ms=86_400_000),
+        TopicSpec(name=s.topics.decisions, partitions=2, retention_ms=86_400_000),
+    ]
+    ensure_topics(s.kafka.bootstrap, specs)
+
+
+def _kinds() -> tuple[str, ...]:
+    from cxm.config import EVENT_KINDS
+
+    return EVENT_KINDS
+
+
+@dataclass
+class JobProcess:
+    """A PyFlink job running on its own local mini-cluster in a child process."""
+
+    name: str
+    module: str
+    env: dict[str, str]
+    log: Path
+    proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.log.parent.mkdir(parents=True, exist_ok=True)
+        with self.log.open("wb") as out:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", self.module],
+                env={**os.environ, **self.env, "PYTHONPATH": str(REPO_ROOT)},
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        os.killpg(self.proc.pid, signal.SIGTERM)
+        try:
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(10)
+
+
+def topic_count(bootstrap: str, topic: str) -> int:
+    """Messages currently in a topic (sum of high watermarks minus low watermarks)."""
+    from confluent_kafka import Consumer, TopicPartition
+
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": f"count-{uuid.uuid4().hex[:6]}"})
+    try:
+        meta = c.list_topics(topic, timeout=10).topics.get(topic)
+        if meta is None:
+            return 0
+        total = 0
+        for p in meta.partitions:
+            lo, hi = c.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
+            total += hi - lo
+        return total
+    finally:
+        c.close()
+
+
+@dataclass
+class RunResult:
+    tag: str
+    settings: Settings
+    sim_summary: dict[str, Any]
+    writer_stats: dict[str, Any]
+    elapsed_s: float
+    out_dir: Path
+    truth_dir: Path
+    logs: dict[str, Path] = field(default_factory=dict)
+
+
+def _wait_for_first_decision(s: Settings, jobs: list[JobProcess], timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        for j in jobs:
+            if not j.alive():
+                raise RuntimeError(f"{j.name} job exited early; see {j.log}")
+        if topic_count(s.kafka.bootstrap, s.topics.decisions) > 0:
+            return
+        time.sleep(1)
+    raise RuntimeError(f"no decision within {timeout_s:.0f} s; see the job logs")
+
+
+def main_run(settings: Settings, opts: RunOptions, echo: Any = print) -> RunResult:
+    """Run the whole pipeline once; returns what the summary and the report need."""
+    from events.timefmt import parse_rfc3339
+    from features.store import apply as feast_apply
+    from features.writer import ChangelogWriter
+    from simulator.config import FaultRates, SimConfig
+    from simulator.engine import Simulation
+    from simulator.kafka_decisions import KafkaDecisionReader
+    from simulator.run import Pacer, run
+    from simulator.sinks import KafkaSink, kafka_producer, write_truth
+
+    tag = time.strftime("%Y%m%d%H%M%S", time.gmtime()) + "-" + uuid.uuid4().hex[:4]
+    env = run_topics(settings, tag)
+    s = settings_for(settings, env)
+    out_dir = opts.out_dir or (settings.var_dir / "runs" / tag)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    create_run_topics(s)
+    echo(f"run {tag}: topics run.{tag}.*; Feast online store: {s.feast.online_store}")
+    feast_apply(s)
+    jobs = [
+        JobProcess("feature", "pipelines.feature_job", env, out_dir / "feature_job.log"),
+        JobProcess("decision", "pipelines.decision_job", env, out_dir / "decision_job.log"),
+    ]
+    t0 = time.monotonic()
+    stop_writer = threading.Event()
+    writer = ChangelogWriter(s)
+    writer_thread = threading.Thread(target=lambda: writer.run(should_stop=stop_writer.is_set), daemon=True)
+    try:
+        for j in jobs:
+            j.start()
+        writer_thread.start()
+        echo("jobs: feature job and decision job starting on local mini-clusters ...")
+        f = opts.faults
+        cfg = SimConfig(
+            customers=opts.customers,
+            days=opts.days,
+            seed=opts.seed,
+            start=parse_rfc3339(opts.start),
+            faults=FaultRates(malformed=f, missing_field=f, duplicate=5 * f, late=f),
+        )
+        sim = Simulation(cfg)
+        reader = KafkaDecisionReader(s.kafka.bootstrap, s.topics.decisions, f"cxm-sim-{tag}", from_beginning=True)
+        sink = KafkaSink(kafka_producer(s.kafka.bootstrap), s.topics.events)
+        # warm-up: a first slice of events lets the jobs start before the bulk arrives
+        echo(f"simulator: {opts.customers} customers, {opts.days:g} days, {opts.rate:,.0f} events/s max")
+        summary = run(sim, sink, Pacer(rate=opts.rate or None, speed=None), reader)
+        truth_dir = out_dir / "sim"
+        write_truth(sim, truth_dir)
+        echo(f"simulator: {summary.events:,} events in {summary.elapsed_s:.1f} s; waiting for the jobs to catch up")
+        _wait_for_first_decision(s, jobs, opts.startup_timeout_s)
+        last, stable_since = -1, time.monotonic()
+        while opts.unbounded or time.monotonic() - stable_since < opts.settle_s:
+            n = topic_count(s.kafka.bootstrap, s.topics.decisions)
+            if n != last:
+                last, stable_since = n, time.monotonic()
+            if not all(j.alive() for j in jobs):
+                raise RuntimeError("a job exited; see " + ", ".join(str(j.log) for j in jobs))
+            time.sleep(1)
+        reader.close()
+    finally:
+        for j in jobs:
+            j.stop()
+        stop_writer.set()
+        writer_thread.join(60)
+    return RunResult(
+        tag=tag,
+        settings=s,
+        sim_summary=summary.as_dict(),
+        writer_stats=dict(writer.stats.__dict__),
+        elapsed_s=time.monotonic() - t0,
+        out_dir=out_dir,
+        truth_dir=truth_dir,
+        logs={j.name: j.log for j in jobs},
+    )
