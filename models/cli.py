@@ -20,7 +20,7 @@ def train(
 
     from cxm.config import load_settings
     from models.churn import ChurnModel
-    from models.delayed import DAY_MS
+    from models.delayed import CHURN_WINDOW_MS
     from models.propensity import PropensityModel
     from models.registry import ModelRegistry
     from models.scoring import CHURN, PROPENSITY, STAGE
@@ -37,7 +37,7 @@ def train(
     stage.learn_many(df, df["true_stage"])
     reg = ModelRegistry(settings.var_dir / "models")
     now_ms = int(time.time() * 1000)
-    label_watermark = int(log.end_ms - 30 * DAY_MS)
+    label_watermark = int(log.end_ms - CHURN_WINDOW_MS)
     metrics = churn.metrics()
     for name, model, wm in (
         (CHURN, churn, label_watermark),

@@ -5,15 +5,17 @@ Two backends give the same frame (one row per sampled ``(customer_id, ts_ms)``, 
 
 - ``oracle``: ``features.oracle.compute_features`` over the event log, then per group the latest row with
   ``event_ts_ms <= ts_ms`` (``pandas.merge_asof``), then ``features.derive.derive_frame(now = ts_ms)``;
-- ``feast``: ``FeatureStore.get_historical_features`` with the ``customer_context`` service (Feast does the same
-  point-in-time join over the offline store the feature job wrote), then ``derive_frame``.
+- ``feast``: :func:`models.feast_trainset.feast_as_of`: ``get_historical_features`` per feature view (Feast does
+  the same point-in-time join over the offline store the feature writer filled, see
+  :func:`models.feast_trainset.load_feast`), then ``derive_frame``.
 
 **Samples**: a customer is scored when its context changes, so the sample times are, per customer and
 simulated day, the time of its last feature row that day (only while the customer has not churned).
 **Labels** (:func:`label_samples`) follow :mod:`models.delayed`: churn in ``(t, t + window]`` = 1; a window fully
 inside the observed period without churn = 0; otherwise unresolved (NaN). Renewals do not resolve a label by
 default (``renewal_resolves``): in the simulator contracts renew monthly and about 70% of churns come within 30
-days after a renewal, so "renewed" is no evidence of "no churn in the next 30 days".
+days after a renewal, so "renewed" is no evidence of "no churn in the window". The default window is
+``models.delayed.CHURN_WINDOW_MS`` (7 days; why: :mod:`models.delayed`).
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ import pandas as pd
 import pyarrow as pa
 
 from features.names import GROUPS
-from models.delayed import DAY_MS
+from models.delayed import CHURN_WINDOW_MS, DAY_MS
 
 
 @dataclass
@@ -132,36 +134,18 @@ def as_of(rows: pd.DataFrame, samples: pd.DataFrame) -> pd.DataFrame:
     return pd.concat([out[["customer_id", "ts_ms"]], feats], axis=1)
 
 
-def feast_as_of(store: Any, samples: pd.DataFrame) -> pd.DataFrame:
-    """The same frame from Feast's offline store (``get_historical_features``, service ``customer_context``)."""
-    from features.definitions import ENTITY_COLUMN, SERVICE_NAME
-    from features.derive import derive_frame
-
-    entity_df = pd.DataFrame(
-        {
-            ENTITY_COLUMN: samples["customer_id"].to_numpy(),
-            "event_timestamp": pd.to_datetime(samples["ts_ms"].to_numpy(np.int64), unit="ms", utc=True),
-            "ts_ms": samples["ts_ms"].to_numpy(np.int64),
-        }
-    )
-    hist = store.get_historical_features(entity_df=entity_df, features=store.get_feature_service(SERVICE_NAME)).to_df()
-    hist = hist.rename(columns={ENTITY_COLUMN: "customer_id"}).reset_index(drop=True)
-    feats = derive_frame(hist, hist["ts_ms"].to_numpy(np.int64))
-    return pd.concat([hist[["customer_id", "ts_ms"]], feats], axis=1)
-
-
 def label_samples(
     samples: pd.DataFrame,
     outcomes: pd.DataFrame,
     end_ms: int,
-    window_ms: int = 30 * DAY_MS,
+    window_ms: int = CHURN_WINDOW_MS,
     renewal_resolves: bool = False,
 ) -> pd.Series:
     """Churn label per sample (1.0 / 0.0, NaN = unresolved at ``end_ms``); see the module doc.
 
     >>> s = pd.DataFrame({"customer_id": ["a", "b", "c"], "ts_ms": [0, 0, 0]})
     >>> o = pd.DataFrame({"customer_id": ["a"], "ts_ms": [5 * DAY_MS], "outcome": ["churned"]})
-    >>> label_samples(s, o, end_ms=40 * DAY_MS).tolist(), label_samples(s, o, end_ms=10 * DAY_MS).tolist()
+    >>> label_samples(s, o, end_ms=40 * DAY_MS).tolist(), label_samples(s, o, end_ms=6 * DAY_MS).tolist()
     ([1.0, 0.0, 0.0], [1.0, nan, nan])
     """
     t = samples["ts_ms"].to_numpy(np.int64)
@@ -199,7 +183,7 @@ def true_stage_at(samples: pd.DataFrame, stage_changes: pd.DataFrame) -> pd.Seri
 
 
 def build_training_set(
-    log: SimulatedLog, window_ms: int = 30 * DAY_MS, backend: str = "oracle", store: Any = None
+    log: SimulatedLog, window_ms: int = CHURN_WINDOW_MS, backend: str = "oracle", store: Any = None
 ) -> pd.DataFrame:
     """Samples with features (point in time), ``label`` (churn) and ``true_stage``; unresolved labels kept NaN."""
     rows = oracle_rows(log)
@@ -207,6 +191,10 @@ def build_training_set(
     if backend == "oracle":
         frame = as_of(rows, samples)
     elif backend == "feast":
+        from models.feast_trainset import feast_as_of
+
+        if store is None:
+            raise ValueError("backend 'feast' needs a store (models.feast_trainset.load_feast)")
         frame = feast_as_of(store, samples)
     else:
         raise ValueError(f"unknown backend {backend!r}: 'oracle' or 'feast'")

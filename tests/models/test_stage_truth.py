@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from models.delayed import DAY_MS
+from models.delayed import CHURN_WINDOW_MS, DAY_MS
 from models.evaluate import stage_report
 from models.stage import StageModel, rule_stage_many
 from models.trainset import build_training_set, simulate_log
@@ -38,4 +38,4 @@ def test_point_in_time_features_never_come_from_the_future(frame) -> None:
     assert (df["tenure_days"] >= 0).all()
     labelled = df[df["label"].notna()]
     assert labelled["label"].isin([0.0, 1.0]).all()
-    assert (labelled["ts_ms"] + 30 * DAY_MS <= log.end_ms).sum() + (labelled["label"] == 1).sum() >= len(labelled)
+    assert (labelled["ts_ms"] + CHURN_WINDOW_MS <= log.end_ms).sum() + (labelled["label"] == 1).sum() >= len(labelled)
