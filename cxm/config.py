@@ -132,6 +132,26 @@ class DecisionSettings(_Strict):
     transaction_timeout_ms: int = 600_000
 
 
+class LearnerSettings(_Strict):
+    """The single online learner (``cxm models learn``, :mod:`models.learner_service`)."""
+
+    group_id: str = "cxm-learner"
+    models_dir: Path | None = None  # None: ``decisions.models_dir``, where the decision job polls for snapshots
+    poll_batch: int = Field(default=2000, ge=1, le=100_000)
+    poll_timeout_s: float = Field(default=0.5, gt=0)
+    publish_every_s: float = Field(default=60.0, gt=0)
+    publish_every_labels: int = Field(default=20_000, ge=1)
+    log_every_s: float = Field(default=30.0, gt=0)
+    max_customers: int = Field(default=500_000, ge=1)
+    max_pending_predictions: int = Field(default=300_000, ge=1)
+    max_pending_decisions: int = Field(default=200_000, ge=1)
+    max_held: int = Field(default=100_000, ge=1)
+    label_window_days: float | None = Field(default=None, gt=0)  # None: the churn model's default window
+    label_grace_days: float = Field(default=1.0, ge=0)
+    learn_batch: int = Field(default=4096, ge=1)
+    checkpoint_state: bool = True
+
+
 class Settings(BaseSettings):
     """All settings; ``CXM_`` environment variables override the defaults."""
 
@@ -146,6 +166,7 @@ class Settings(BaseSettings):
     feast: FeastSettings = FeastSettings()
     flink: FlinkSettings = FlinkSettings()
     decisions: DecisionSettings = DecisionSettings()
+    learner: LearnerSettings = LearnerSettings()
     service_timeout_s: float = 90.0
 
     @property
