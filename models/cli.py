@@ -66,3 +66,32 @@ def list_snapshots() -> None:
     for name in names:
         for s in reg.versions(name):
             typer.echo(f"{name}\tv{s.version}\twatermark {ms_to_rfc3339(s.watermark_ms)}\tcreated {s.created_at}")
+
+
+@app.command()
+def learn(
+    seconds: float = typer.Option(0.0, help="stop after this many seconds (0 = run until SIGTERM/SIGINT)"),
+    max_messages: int = typer.Option(0, help="stop after this many messages (0 = no limit)"),
+    idle_stop: float = typer.Option(0.0, help="stop after this many seconds without a message (0 = never)"),
+    group_id: str = typer.Option("", help="consumer group (default: settings.learner.group_id)"),
+) -> None:
+    """The single online learner: changelog + outcomes + decisions + responses -> snapshots to the registry."""
+    import logging
+
+    from cxm.config import load_settings
+    from models.learner_service import serve
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = load_settings()
+    if group_id:
+        settings = settings.model_copy(update={"learner": settings.learner.model_copy(update={"group_id": group_id})})
+    stats = serve(
+        settings,
+        max_seconds=seconds or None,
+        max_messages=max_messages or None,
+        idle_stop_s=idle_stop or None,
+    )
+    typer.echo(
+        f"messages {stats.messages} in {stats.seconds:.1f} s ({stats.messages_per_s:.0f}/s); labels churn "
+        f"{stats.churn_labels}, propensity {stats.propensity_labels}; snapshots published {stats.snapshots}"
+    )
