@@ -123,12 +123,33 @@ def make_decide_udf(s: Settings) -> Any:
             from pipelines.decision_stage import DecisionStage
 
             self.stage = DecisionStage.from_dirs(policy_dir, models_dir, refresh_s)
+            # Metrics (exposed by the Prometheus reporter): decisions by action, blocked candidates by policy,
+            # decisions made without scores (a dead model dependency).
+            self.metrics = function_context.get_metric_group().add_group("cxm")
+            self.counters: dict[tuple[str, str], Any] = {}
+            self.total = self.metrics.counter("decisions")
+            self.degraded = self.metrics.counter("decisions_degraded")
+
+        def _count(self, group: str, key: str) -> None:
+            counter = self.counters.get((group, key))
+            if counter is None:
+                counter = self.metrics.add_group(group, key).counter("count")
+                self.counters[(group, key)] = counter
+            counter.inc()
 
         def eval(self, *cols: Any) -> Any:
             import pandas as pd
 
             frame = pd.DataFrame(dict(zip(names, cols, strict=True)))
             records = self.stage.decide_frame(frame)
+            self.total.inc(len(records))
+            for r in records:
+                self._count("action", r["action_id"] or "no_action")
+                if not r["context_known"]:
+                    self.degraded.inc()
+                for c in r["candidates"]:
+                    if c["status"] == "blocked" and c.get("policy"):
+                        self._count("blocked", str(c["policy"]))
             return pd.Series([json.dumps(r, separators=(",", ":")) for r in records], dtype=object)
 
     input_types = [DataTypes.STRING(), DataTypes.STRING(), DataTypes.BIGINT()]
