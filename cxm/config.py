@@ -146,6 +146,7 @@ class LearnerSettings(_Strict):
     max_pending_predictions: int = Field(default=300_000, ge=1)
     max_pending_decisions: int = Field(default=200_000, ge=1)
     max_held: int = Field(default=100_000, ge=1)
+    changelog_idle_s: float = Field(default=2.0, ge=0)  # held outcomes/decisions are released when it is quiet
     label_window_days: float | None = Field(default=None, gt=0)  # None: the churn model's default window
     label_grace_days: float = Field(default=1.0, ge=0)
     learn_batch: int = Field(default=4096, ge=1)

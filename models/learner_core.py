@@ -21,10 +21,10 @@ tested with in-memory items. Four streams, one event-time order:
 interleaved, at different paces when catching up a backlog. Items are applied in event-time order through a
 small heap: changelog items are applied as they come, the others are *held* until the changelog's event time
 has reached theirs (so an outcome at ``T`` never arrives before the prediction at ``t < T`` it must label, and a
-decision is joined to the context it was made in). When a poll returns no changelog item (the changelog is
-caught up or quiet), everything held is released; the heap is bounded by ``max_held`` (the oldest is released
-first). The watermark is the largest event time applied; ``grace_ms`` of the delayed learner absorbs the skew
-between partitions.
+decision is joined to the context it was made in). When the changelog has been quiet for a while (the caller
+says so: ``changelog_idle``; caught up, or no traffic), everything held is released; the heap is bounded by
+``max_held`` (the oldest is released first). The watermark is the largest event time applied; ``grace_ms`` of
+the delayed learner absorbs the skew between partitions.
 
 >>> from models.churn import ChurnModel
 >>> from models.delayed import DAY_MS, DelayedLabelLearner
@@ -33,7 +33,7 @@ between partitions.
 >>> core.process([Item(0, "changelog", "c1", {"clicks_7d": 3}), Item(DAY_MS, "outcome", "c1", {"outcome": "churned"})])
 >>> core.stats["scored"], core.n_held, core.churn.n_positive  # the outcome waits for the changelog to reach it
 (1, 1, 0)
->>> core.process([])  # a poll without changelog rows: the changelog is idle, held items are released
+>>> core.process([], changelog_idle=True)  # the changelog is quiet (caught up): held items are released
 >>> core.n_held, core.churn.n_positive, core.watermark_ms == DAY_MS
 (0, 1, True)
 """
@@ -182,16 +182,17 @@ class LearnerCore:
     def n_held(self) -> int:
         return len(self._held)
 
-    def process(self, items: Iterable[Item]) -> None:
-        """Apply one poll batch (module doc: event-time alignment), score changed customers, advance labels."""
-        saw_changelog = False
+    def process(self, items: Iterable[Item], changelog_idle: bool = False) -> None:
+        """Apply one poll batch (module doc: event-time alignment), score changed customers, advance labels.
+
+        ``changelog_idle``: the changelog has been quiet for a while (caught up): release every held item.
+        """
         for it in items:
             if it.kind == "changelog":
-                saw_changelog = True
                 self.changelog_ms = max(self.changelog_ms, it.ts_ms)
             heapq.heappush(self._held, (it.ts_ms, self._seq, it))
             self._seq += 1
-        bound = self.changelog_ms if saw_changelog else math.inf
+        bound = math.inf if changelog_idle else self.changelog_ms
         while self._held and (self._held[0][0] <= bound or len(self._held) > self.max_held):
             self._apply(heapq.heappop(self._held)[2])
         self.score_dirty()

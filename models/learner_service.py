@@ -151,6 +151,7 @@ class LearnerService:
         self._labels_at_publish = self.core.churn_labels + self.core.propensity_labels
         self._last_publish = clock()
         self._last_log = clock()
+        self._last_changelog = clock()
         self._messages_at_log = 0
         self._uncommitted = False
         self._stop = False
@@ -215,7 +216,12 @@ class LearnerService:
         if n:
             self.messages += n
             self._uncommitted = True
-        self.core.process(items)  # an empty poll releases held items (the changelog is idle)
+        if any(it.kind == "changelog" for it in items):
+            self._last_changelog = self.clock()
+        # a poll batch may hold only outcome messages while the changelog still has a backlog (librdkafka returns
+        # per-partition fetches): held items are released by the changelog's event time, or once it is quiet
+        idle = self.clock() - self._last_changelog >= self.cfg.changelog_idle_s
+        self.core.process(items, changelog_idle=idle)
         self.maybe_publish()
         self.maybe_log()
         return n
@@ -321,6 +327,7 @@ class LearnerService:
             if max_messages is not None and self.messages - m0 >= max_messages:
                 break
             if idle_stop_s is not None and now - last_msg >= idle_stop_s:
+                self.core.process([], changelog_idle=True)  # every input is quiet: nothing more to wait for
                 break
         self.publish()
         self.maybe_log(force=True)
