@@ -1,0 +1,525 @@
+"""SQL text of the streaming feature job, generated from the event contracts and the feature contract.
+
+Pure functions (no Flink import): every statement the job runs is built here, so it can be unit-tested and
+read. The job (:mod:`pipelines.feature_job`) only executes them.
+
+Per event kind the pipeline is::
+
+    src_<kind>   Kafka, 'raw' format (one STRING column + topic/partition/offset metadata): nothing is lost
+                 in a format; rowtime ``ts`` = TO_TIMESTAMP(event_time) or 1970-01-01 when unparsable (Flink
+                 fails the job on a NULL rowtime, so bad rows get a time far behind any watermark and are
+                 routed by ``reason`` instead); WATERMARK ts - watermark_delay_s (per partition, idle timeout)
+    chk_<kind>   typed fields via JSON_VALUE + ``reason``/``error_kind``/``field`` (NULL when valid)
+    -> events.deadletter   rows with a reason (original payload, reason, topic, partition, offset)
+    -> events.late         valid rows with ts <= CURRENT_WATERMARK(ts)
+    dd_<kind>    valid, on-time rows, de-duplicated by event_id (keep first row by processing time)
+    group views  chained OVER windows (one window per SELECT), see :func:`group_views`
+    -> features.changelog  key ``customer_id|group``, value ``{"customer_id","group","event_ts_ms","values"}``
+
+>>> sql_string("it's")
+"'it''s'"
+>>> "RANGE BETWEEN INTERVAL '7' DAY PRECEDING" in over_window("7d")
+True
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from events.contracts import ENVELOPE_FIELDS, properties, required_fields
+from features.names import ACTION_KINDS, CHANNELS, GROUPS, feature_dtype
+
+#: Kinds whose events feed a feature group (``outcome`` is read for validation/dead-letter only).
+FEATURE_KINDS: tuple[str, ...] = tuple(GROUPS)
+TIME_FORMAT = "yyyy-MM-dd''T''HH:mm:ss.SSS''Z''"
+WINDOWS: dict[str, str] = {
+    "1h": "INTERVAL '1' HOUR",
+    "24h": "INTERVAL '24' HOUR",
+    "7d": "INTERVAL '7' DAY",
+    "30d": "INTERVAL '30' DAY",
+}
+_SQL_TYPES = {"string": "STRING", "number": "DOUBLE", "boolean": "BOOLEAN", "integer": "INT"}
+_FEATURE_SQL_TYPES = {"int": "BIGINT", "float": "DOUBLE", "bool": "BOOLEAN", "str": "STRING"}
+
+
+def sql_string(value: str) -> str:
+    """A SQL string literal."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+def ident(name: str) -> str:
+    """A quoted identifier (``group``, ``offset`` ... are reserved words).
+
+    >>> ident("group")
+    '`group`'
+    """
+    return f"`{name}`"
+
+
+@dataclass(frozen=True)
+class Field:
+    """One field of an event kind as the job reads it."""
+
+    name: str
+    sql_type: str
+    required: bool
+    nullable: bool
+    spec: dict[str, Any]
+
+
+def kind_fields(kind: str) -> list[Field]:
+    """The fields of a kind from its JSON Schema (envelope first).
+
+    >>> [(f.name, f.sql_type) for f in kind_fields("gps")][-3:]
+    [('lat', 'DOUBLE'), ('lon', 'DOUBLE'), ('accuracy_m', 'DOUBLE')]
+    """
+    req = set(required_fields(kind))
+    out = []
+    for name, spec in properties(kind).items():
+        types = spec.get("type", "string")
+        types = types if isinstance(types, list) else [types]
+        main = next((t for t in types if t != "null"), "string")
+        out.append(Field(name, _SQL_TYPES.get(main, "STRING"), name in req, "null" in types, spec))
+    return out
+
+
+def json_value(name: str, sql_type: str) -> str:
+    """Extraction of one top-level field (NULL when missing, null or not convertible).
+
+    >>> json_value("amount", "DOUBLE")
+    "JSON_VALUE(payload, '$.amount' RETURNING DOUBLE)"
+    """
+    ret = "" if sql_type == "STRING" else f" RETURNING {sql_type}"
+    return f"JSON_VALUE(payload, '$.{name}'{ret})"
+
+
+# --------------------------------------------------------------------------------------------- DDL
+def kafka_options(bootstrap: str, topic: str, extra: dict[str, str] | None = None) -> str:
+    opts = {"connector": "kafka", "topic": topic, "properties.bootstrap.servers": bootstrap, **(extra or {})}
+    return ",\n  ".join(f"{sql_string(k)} = {sql_string(v)}" for k, v in opts.items())
+
+
+def source_ddl(kind: str, topic: str, bootstrap: str, group_id: str, watermark_delay_s: int,
+               bounded: bool = False, startup: str = "earliest-offset", watermark_emit: str = "on-event") -> str:
+    """The raw Kafka source of one kind with its event-time attribute.
+
+    >>> ddl = source_ddl("gps", "events.gps", "b:9092", "g", 2, bounded=True)
+    >>> "WATERMARK FOR ts AS ts - INTERVAL '2' SECOND" in ddl, "'format' = 'raw'" in ddl
+    (True, True)
+    """
+    extra = {
+        "properties.group.id": group_id,
+        "scan.startup.mode": startup,
+        "format": "raw",
+        "raw.charset": "UTF-8",
+        "scan.watermark.emit.strategy": watermark_emit,
+    }
+    if bounded:
+        extra["scan.bounded.mode"] = "latest-offset"
+    return f"""CREATE TEMPORARY TABLE src_{kind} (
+  payload STRING,
+  src_topic STRING METADATA FROM 'topic' VIRTUAL,
+  src_partition INT METADATA FROM 'partition' VIRTUAL,
+  src_offset BIGINT METADATA FROM 'offset' VIRTUAL,
+  ts AS COALESCE(TO_TIMESTAMP(JSON_VALUE(payload, '$.event_time'), '{TIME_FORMAT}'),
+                 TIMESTAMP '1970-01-01 00:00:00.000'),
+  pt AS PROCTIME(),
+  WATERMARK FOR ts AS ts - INTERVAL '{int(watermark_delay_s)}' SECOND
+) WITH (
+  {kafka_options(bootstrap, topic, extra)}
+)"""
+
+
+_RECORD_COLUMNS = """  reason STRING,
+  error_kind STRING,
+  field STRING,
+  kind STRING,
+  event_id STRING,
+  source_topic STRING,
+  `partition` INT,
+  `offset` BIGINT,
+  original STRING,
+  original_encoding STRING,
+  detected_at STRING"""
+
+
+def record_sink_ddl(name: str, topic: str, bootstrap: str) -> str:
+    """A sink of dead-letter-style records (the format of ``events.deadletter.dead_letter_record``)."""
+    extra = {"format": "json", "sink.delivery-guarantee": "at-least-once",
+             "json.encode.ignore-null-fields": "false"}
+    return f"CREATE TEMPORARY TABLE {name} (\n{_RECORD_COLUMNS}\n) WITH (\n  {kafka_options(bootstrap, topic, extra)}\n)"
+
+
+def values_row_type(group: str) -> str:
+    """The SQL ROW type of a group's ``values``.
+
+    >>> values_row_type("purchase")
+    'ROW<`spend_30d` DOUBLE, `purchases_30d` BIGINT, `last_purchase_ms` BIGINT>'
+    """
+    cols = ", ".join(f"{ident(f)} {_FEATURE_SQL_TYPES[feature_dtype(f)]}" for f in GROUPS[group])
+    return f"ROW<{cols}>"
+
+
+def changelog_sink_ddl(group: str, topic: str, bootstrap: str) -> str:
+    """The changelog sink of one group: key ``customer_id|group`` (raw), value JSON without the key column."""
+    extra = {
+        "key.format": "raw",
+        "key.fields": "k",
+        "value.format": "json",
+        "value.fields-include": "EXCEPT_KEY",
+        "sink.delivery-guarantee": "at-least-once",
+    }
+    return f"""CREATE TEMPORARY TABLE out_{group} (
+  k STRING,
+  customer_id STRING,
+  `group` STRING,
+  event_ts_ms BIGINT,
+  `values` {values_row_type(group)}
+) WITH (
+  {kafka_options(bootstrap, topic, extra)}
+)"""
+
+
+# --------------------------------------------------------------------------------------- validation
+def _checks(kind: str) -> list[tuple[str, str, str, str]]:
+    """(condition that makes the row invalid, error_kind, reason SQL, field) in priority order."""
+    fields = kind_fields(kind)
+    out: list[tuple[str, str, str, str]] = []
+    kinds_list = ", ".join(sql_string(k) for k in properties("envelope")["kind"]["enum"])
+    out.append((
+        "kind IS NULL",
+        "CASE WHEN NOT (payload IS JSON) THEN 'not_json' WHEN NOT (payload IS JSON OBJECT) THEN 'not_object' "
+        "ELSE 'missing_field' END",
+        "CASE WHEN NOT (payload IS JSON) THEN 'payload is not JSON' WHEN NOT (payload IS JSON OBJECT) "
+        "THEN 'payload is not a JSON object' ELSE 'missing field ''kind''' END",
+        "kind",
+    ))
+    out.append((f"kind NOT IN ({kinds_list})", "'unknown_kind'", "CONCAT('unknown kind ''', kind, '''')", "kind"))
+    out.append((f"kind <> {sql_string(kind)}", "'out_of_range'",
+                f"CONCAT('kind ''', kind, ''' on the topic of kind {kind}')", "kind"))
+    for f in fields:
+        if f.name == "kind" or not f.required:
+            continue
+        if f.nullable:
+            # JSON_EXISTS is false for an explicit null: look for the key itself
+            cond = f"NOT (JSON_EXISTS(payload, '$.{f.name}') OR REGEXP(payload, '\"{f.name}\"\\s*:'))"
+        else:
+            cond = f"{f.name} IS NULL"
+        out.append((cond, "'missing_field'",
+                    sql_string(f"missing or ill-typed field '{f.name}' in {kind} event"), f.name))
+    for f in fields:
+        if f.name == "event_time":
+            cond = f"DATE_FORMAT(ts, '{TIME_FORMAT}') <> event_time"
+            out.append((cond, "'bad_event_time'",
+                        sql_string("bad event_time: need RFC 3339 UTC with milliseconds and Z"), "event_time"))
+            continue
+        conds = []
+        spec = f.spec
+        if "const" in spec:
+            conds.append(f"{f.name} <> {spec['const']!r}" if f.sql_type != "STRING"
+                         else f"{f.name} <> {sql_string(str(spec['const']))}")
+        if "enum" in spec and f.name != "kind":
+            conds.append(f"{f.name} NOT IN ({', '.join(sql_string(str(v)) for v in spec['enum'])})")
+        if "minimum" in spec:
+            conds.append(f"{f.name} < {spec['minimum']}")
+        if "maximum" in spec:
+            conds.append(f"{f.name} > {spec['maximum']}")
+        if f.sql_type == "STRING":
+            if "minLength" in spec:
+                conds.append(f"CHAR_LENGTH({f.name}) < {int(spec['minLength'])}")
+            if "maxLength" in spec:
+                conds.append(f"CHAR_LENGTH({f.name}) > {int(spec['maxLength'])}")
+            if "pattern" in spec:
+                conds.append(f"NOT REGEXP({f.name}, {sql_string(spec['pattern'])})")
+            if f.name == "signup_time":
+                conds.append(f"DATE_FORMAT(TO_TIMESTAMP({f.name}, '{TIME_FORMAT}'), '{TIME_FORMAT}') "
+                             f"IS DISTINCT FROM {f.name}")
+        if conds:
+            out.append(("(" + " OR ".join(conds) + ")", "'out_of_range'",
+                        sql_string(f"bad value for '{f.name}' in {kind} event"), f.name))
+    return out
+
+
+def check_view(kind: str) -> str:
+    """``chk_<kind>``: typed fields, ``ms`` (epoch ms) and the validation verdict (dl_reason NULL = valid).
+
+    >>> v = check_view("purchase")
+    >>> "JSON_VALUE(payload, '$.amount' RETURNING DOUBLE) AS amount" in v, "'missing_field'" in v
+    (True, True)
+    """
+    cols = [f"{json_value(f.name, f.sql_type)} AS {f.name}" for f in kind_fields(kind)]
+    checks = _checks(kind)
+    reason = "CASE " + " ".join(f"WHEN {c} THEN {r}" for c, _, r, _ in checks) + " END"
+    error_kind = "CASE " + " ".join(f"WHEN {c} THEN {e}" for c, e, _, _ in checks) + " END"
+    fld = "CASE " + " ".join(f"WHEN {c} THEN {sql_string(n)}" for c, _, _, n in checks) + " END"
+    inner = ",\n    ".join(["payload", "src_topic", "src_partition", "src_offset", "ts", "pt", *cols])
+    return f"""CREATE TEMPORARY VIEW chk_{kind} AS
+SELECT *,
+  {reason} AS dl_reason,
+  {error_kind} AS dl_error_kind,
+  {fld} AS dl_field,
+  EXTRACT(EPOCH FROM ts) * 1000 + EXTRACT(MILLISECOND FROM ts) AS ms
+FROM (SELECT
+    {inner}
+  FROM src_{kind})"""
+
+
+def _record_select(kind: str, reason: str, error_kind: str, fld: str, where: str) -> str:
+    return f"""SELECT {reason}, {error_kind}, {fld}, kind, event_id, src_topic, src_partition, src_offset,
+  payload, 'utf-8', DATE_FORMAT(CURRENT_TIMESTAMP, '{TIME_FORMAT}')
+FROM chk_{kind} WHERE {where}"""
+
+
+def deadletter_insert(kind: str) -> str:
+    """INSERT of the invalid rows of a kind into the dead-letter sink."""
+    return "INSERT INTO deadletter_sink\n" + _record_select(kind, "dl_reason", "dl_error_kind", "dl_field",
+                                                             "dl_reason IS NOT NULL")
+
+
+def late_insert(kind: str) -> str:
+    """INSERT of the valid but late rows (event time at or behind the watermark) into the late sink."""
+    reason = "CONCAT('event_time ', event_time, ' at or behind the watermark')"
+    return "INSERT INTO late_sink\n" + _record_select(
+        kind, reason, "'late'", "'event_time'", "dl_reason IS NULL AND ts <= CURRENT_WATERMARK(ts)")
+
+
+def dedup_view(kind: str) -> str:
+    """``dd_<kind>``: valid, on-time rows, first arrival per event_id (append-only, keeps the rowtime)."""
+    names = ", ".join(f.name for f in kind_fields(kind) if f.name not in ("kind", "schema_version"))
+    return f"""CREATE TEMPORARY VIEW dd_{kind} AS
+SELECT {names}, ts, ms FROM (
+  SELECT *, ROW_NUMBER() OVER (PARTITION BY event_id ORDER BY pt ASC) AS rn
+  FROM chk_{kind}
+  WHERE dl_reason IS NULL AND (CURRENT_WATERMARK(ts) IS NULL OR ts > CURRENT_WATERMARK(ts))
+) WHERE rn = 1"""
+
+
+# ------------------------------------------------------------------------------------------- groups
+def over_window(span: str, partition: str = "customer_id") -> str:
+    """A RANGE window over event time: ``span`` in WINDOWS or ``unbounded``."""
+    lower = "UNBOUNDED PRECEDING" if span == "unbounded" else f"{WINDOWS[span]} PRECEDING"
+    return f"(PARTITION BY {partition} ORDER BY ts RANGE BETWEEN {lower} AND CURRENT ROW)"
+
+
+def _over(name: str, source: str, keep: Sequence[str], aggs: dict[str, str], span: str,
+          partition: str = "customer_id") -> str:
+    cols = ",\n  ".join([*keep, *(f"{expr} OVER w AS {alias}" for alias, expr in aggs.items())])
+    return (f"CREATE TEMPORARY VIEW {name} AS\nSELECT\n  {cols}\nFROM {source}\n"
+            f"WINDOW w AS {over_window(span, partition)}")
+
+
+def _eq(col: str, value: str) -> str:
+    return f"{col} = {sql_string(value)}"
+
+
+def _flag(cond: str) -> str:
+    return f"CAST(CASE WHEN {cond} THEN 1 ELSE 0 END AS BIGINT)"
+
+
+def geofence_condition(stores: Sequence[Any], lat: str = "lat", lon: str = "lon") -> str:
+    """SQL boolean: the point lies within ``radius_m`` (haversine, like ``features.stores``) of any store.
+
+    >>> geofence_condition([])
+    'FALSE'
+    >>> "ASIN" in geofence_condition([{"lat": 1.0, "lon": 2.0, "radius_m": 50.0}])
+    True
+    """
+    from features.stores import EARTH_RADIUS_M
+
+    parts = []
+    for s in stores:
+        slat, slon, rad = (float(s[k] if isinstance(s, dict) else getattr(s, k)) for k in ("lat", "lon", "radius_m"))
+        box = rad / 100_000.0 + 1e-3  # degrees; cheap pre-filter (1 deg lat >= 110 km)
+        lon_box = box / max(0.05, abs(math.cos(math.radians(slat))))
+        hav = (f"POWER(SIN((RADIANS({slat!r}) - RADIANS({lat})) / 2), 2) + COS(RADIANS({lat})) * "
+               f"COS(RADIANS({slat!r})) * POWER(SIN(RADIANS({slon!r} - {lon}) / 2), 2)")
+        dist = f"2 * {EARTH_RADIUS_M!r} * ASIN(SQRT(LEAST(GREATEST({hav}, 0.0), 1.0)))"
+        parts.append(f"(ABS({lat} - {slat!r}) < {box!r} AND ABS({lon} - {slon!r}) < {lon_box!r} "
+                     f"AND {dist} <= {rad!r})")
+    return " OR ".join(parts) if parts else "FALSE"
+
+
+def _pad_ms(col: str = "ms") -> str:
+    return f"LPAD(CAST({col} AS STRING), 15, '0')"
+
+
+def group_views(group: str, stores: Sequence[Any] = ()) -> tuple[list[str], str, dict[str, str]]:
+    """Views computing one group: (CREATE VIEW statements, final view name, feature -> SQL expression).
+
+    The final view has ``customer_id``, ``ms`` and the columns the expressions use.
+
+    >>> views, last, exprs = group_views("purchase")
+    >>> last, sorted(exprs)
+    ('g_purchase_1', ['last_purchase_ms', 'purchases_30d', 'spend_30d'])
+    """
+    k = ["customer_id", "ts", "ms"]
+    if group == "clickstream":
+        v = [
+            _over("g_clickstream_1", "dd_clickstream", k, {
+                "clicks_7d": "COUNT(*)",
+                "cancel_page_visits_7d": f"SUM({_flag(_eq('page', 'cancel'))})",
+                "help_page_visits_7d": f"SUM({_flag(_eq('page', 'help'))})",
+            }, "7d"),
+            _over("g_clickstream_2", "g_clickstream_1", [*k, "clicks_7d", "cancel_page_visits_7d",
+                                                          "help_page_visits_7d"],
+                  {"clicks_24h": "COUNT(*)"}, "24h"),
+            _over("g_clickstream_3", "g_clickstream_2", [*k, "clicks_7d", "cancel_page_visits_7d",
+                                                          "help_page_visits_7d", "clicks_24h"],
+                  {"clicks_1h": "COUNT(*)"}, "1h"),
+        ]
+        return v, "g_clickstream_3", {f: f for f in GROUPS[group]}
+    if group == "call":
+        inbound = "direction = 'inbound'"
+        v = [
+            _over("g_call_1", "dd_call", [*k, "reason", "sentiment"], {
+                "calls_7d": "COUNT(*)",
+                "reasons_7d": "COUNT(DISTINCT reason)",
+                "inbound_7d": f"SUM({_flag(inbound)})",
+                "wait_sum_7d": f"SUM(CASE WHEN {inbound} THEN wait_s ELSE 0.0 END)",
+            }, "7d"),
+            _over("g_call_2", "g_call_1", [*k, "reason", "sentiment", "calls_7d", "reasons_7d", "inbound_7d",
+                                           "wait_sum_7d"], {"calls_24h": "COUNT(*)"}, "24h"),
+        ]
+        return v, "g_call_2", {
+            "calls_24h": "calls_24h",
+            "calls_7d": "calls_7d",
+            "repeat_calls_7d": "calls_7d - reasons_7d",
+            "mean_wait_s_7d": "CASE WHEN inbound_7d > 0 THEN wait_sum_7d / inbound_7d ELSE 0.0 END",
+            "last_call_sentiment": "sentiment",
+            "last_call_reason": "reason",
+        }
+    if group == "complaint":
+        opened = "status = 'opened'"
+        tok = (f"CASE WHEN resolved_now = 1 THEN CAST(NULL AS STRING) "
+               f"ELSE CONCAT({_pad_ms('COALESCE(first_opened, first_any)')}, '|', complaint_id) END")
+        noeta = "CASE WHEN resolved_now = 0 AND eta_now = 0 THEN complaint_id ELSE CAST(NULL AS STRING) END"
+        v = [
+            # recurrences of the current event's problem: opened events in 30 d with the same problem_id
+            _over("g_complaint_1", "dd_complaint", [*k, "complaint_id", "status", "eta_given"],
+                  {"problem_recurrences_30d": f"SUM({_flag(opened)})"}, "30d", "customer_id, problem_id"),
+            # per complaint, as of t: since (first opened, else first event), resolved seen, ETA seen
+            _over("g_complaint_2", "g_complaint_1", [*k, "complaint_id", "status", "problem_recurrences_30d"], {
+                "first_opened": f"MIN(CASE WHEN {opened} THEN ms END)",
+                "first_any": "MIN(ms)",
+                "resolved_now": f"MAX({_flag(_eq('status', 'resolved'))})",
+                "eta_now": f"MAX({_flag('eta_given')})",
+            }, "unbounded", "customer_id, complaint_id"),
+            f"""CREATE TEMPORARY VIEW g_complaint_3 AS
+SELECT {', '.join(k)}, complaint_id, status, problem_recurrences_30d, {tok} AS tok, {noeta} AS noeta
+FROM g_complaint_2""",
+            # the token a complaint contributed before this event (removed from the open set when it changes)
+            f"""CREATE TEMPORARY VIEW g_complaint_4 AS
+SELECT {', '.join(k)}, status, problem_recurrences_30d, tok, noeta,
+  LAG(tok) OVER (PARTITION BY customer_id, complaint_id ORDER BY ts) AS prev_tok,
+  LAG(noeta) OVER (PARTITION BY customer_id, complaint_id ORDER BY ts) AS prev_noeta
+FROM g_complaint_3""",
+            _over("g_complaint_5", "g_complaint_4", [*k, "status", "problem_recurrences_30d"], {
+                "open_set": "ARRAY_AGG(tok)",
+                "closed_set": "ARRAY_AGG(CASE WHEN prev_tok IS DISTINCT FROM tok THEN prev_tok END)",
+                "noeta_set": "ARRAY_AGG(noeta)",
+                "noeta_closed": "ARRAY_AGG(CASE WHEN prev_noeta IS DISTINCT FROM noeta THEN prev_noeta END)",
+            }, "unbounded"),
+            f"""CREATE TEMPORARY VIEW g_complaint_6 AS
+SELECT {', '.join(k)}, status, problem_recurrences_30d,
+  ARRAY_REMOVE(ARRAY_EXCEPT(open_set, closed_set), CAST(NULL AS STRING)) AS open_toks,
+  ARRAY_REMOVE(ARRAY_EXCEPT(noeta_set, noeta_closed), CAST(NULL AS STRING)) AS noeta_ids
+FROM g_complaint_5""",
+            _over("g_complaint_7", "g_complaint_6", [*k, "status", "problem_recurrences_30d", "open_toks",
+                                                     "noeta_ids"],
+                  {"complaints_7d": f"SUM({_flag(opened)})"}, "7d"),
+            _over("g_complaint_8", "g_complaint_7", [*k, "problem_recurrences_30d", "open_toks", "noeta_ids",
+                                                     "complaints_7d"],
+                  {"complaints_30d": f"SUM({_flag(opened)})"}, "30d"),
+        ]
+        return v, "g_complaint_8", {
+            "open_complaints": "CAST(CARDINALITY(open_toks) AS BIGINT)",
+            "complaints_7d": "complaints_7d",
+            "complaints_30d": "complaints_30d",
+            "problem_recurrences_30d": "problem_recurrences_30d",
+            "eta_given": "CARDINALITY(noeta_ids) = 0",
+            "crisis_since_ms":
+                "COALESCE(CAST(SPLIT_INDEX(ARRAY_MIN(open_toks), '|', 0) AS BIGINT), CAST(0 AS BIGINT))",
+        }
+    if group == "gps":
+        v = [
+            f"CREATE TEMPORARY VIEW g_gps_0 AS\nSELECT {', '.join(k)}, {geofence_condition(stores)} AS inside\n"
+            "FROM dd_gps",
+            _over("g_gps_1", "g_gps_0", k, {"last_store_visit_ms": "MAX(CASE WHEN inside THEN ms END)"},
+                  "unbounded"),
+        ]
+        return v, "g_gps_1", {"last_store_visit_ms": "COALESCE(last_store_visit_ms, CAST(0 AS BIGINT))"}
+    if group == "purchase":
+        v = [_over("g_purchase_1", "dd_purchase", k, {
+            "spend_30d": "SUM(amount)", "purchases_30d": "COUNT(*)", "last_purchase_ms": "MAX(ms)"}, "30d")]
+        return v, "g_purchase_1", {f: f for f in GROUPS[group]}
+    if group == "response":
+        dlv = "response = 'delivered'"
+        r30 = {f"rejects_{a}_30d": f"SUM({_flag(_eq('response', 'rejected') + ' AND ' + _eq('action_kind', a))})"
+               for a in ACTION_KINDS}
+
+        def contacts(w: str) -> dict[str, str]:
+            d = {f"contacts_{w}": f"SUM({_flag(dlv)})"}
+            d.update({f"contacts_{ch}_{w}": f"SUM({_flag(f'{dlv} AND channel = {sql_string(ch)}')})"
+                      for ch in CHANNELS})
+            return d
+
+        c7, c24 = contacts("7d"), contacts("24h")
+        mk = f"{dlv} AND action_kind IN ('marketing', 'upsell')"
+        v = [
+            _over("g_response_1", "dd_response", [*k, "response", "channel", "action_kind"], r30, "30d"),
+            _over("g_response_2", "g_response_1", [*k, "response", "channel", "action_kind", *r30], c7, "7d"),
+            _over("g_response_3", "g_response_2", [*k, "response", "channel", "action_kind", *r30, *c7], c24,
+                  "24h"),
+            _over("g_response_4", "g_response_3", [*k, *r30, *c7, *c24],
+                  {"last_marketing_ms": f"MAX(CASE WHEN {mk} THEN ms END)"}, "unbounded"),
+        ]
+        exprs = {f: f for f in GROUPS[group]}
+        exprs["last_marketing_ms"] = "COALESCE(last_marketing_ms, CAST(0 AS BIGINT))"
+        return v, "g_response_4", exprs
+    if group == "consent":
+        # latest by event time, ties by larger event_id: MAX over "ms event_id<SOH>granted" strings
+        aggs = {f"c_{ch}": (f"MAX(CASE WHEN channel = {sql_string(ch)} THEN CONCAT({_pad_ms()}, ' ', event_id, "
+                            f"CHR(1), CASE WHEN granted THEN '1' ELSE '0' END) END)") for ch in CHANNELS}
+        v = [_over("g_consent_1", "dd_consent", k, aggs, "unbounded")]
+        return v, "g_consent_1", {
+            f"consent_{ch}": f"COALESCE(SPLIT_INDEX(c_{ch}, CHR(1), 1) = '1', TRUE)" for ch in CHANNELS}
+    if group == "profile":
+        signup = (f"EXTRACT(EPOCH FROM TO_TIMESTAMP(signup_time, '{TIME_FORMAT}')) * 1000 + "
+                  f"EXTRACT(MILLISECOND FROM TO_TIMESTAMP(signup_time, '{TIME_FORMAT}'))")
+        latest = (f"MAX(CONCAT({_pad_ms()}, ' ', event_id, CHR(1), timezone, CHR(1), preferred_channel, CHR(1), "
+                  f"CAST(COALESCE({signup}, 0) AS STRING)))")
+        v = [_over("g_profile_1", "dd_profile", k, {"latest": latest}, "unbounded")]
+        return v, "g_profile_1", {
+            "timezone": "SPLIT_INDEX(latest, CHR(1), 1)",
+            "preferred_channel": "SPLIT_INDEX(latest, CHR(1), 2)",
+            "signup_ms": "CAST(SPLIT_INDEX(latest, CHR(1), 3) AS BIGINT)",
+        }
+    raise KeyError(f"unknown group {group!r}")
+
+
+def changelog_insert(group: str, last_view: str, exprs: dict[str, str]) -> str:
+    """INSERT of a group's rows into its changelog sink (features in the contract's order and types)."""
+    vals = ", ".join(f"CAST({exprs[f]} AS {_FEATURE_SQL_TYPES[feature_dtype(f)]})" for f in GROUPS[group])
+    return f"""INSERT INTO out_{group}
+SELECT CONCAT(customer_id, '|{group}'), customer_id, '{group}', ms, ROW({vals})
+FROM {last_view}"""
+
+
+__all__ = [
+    "ENVELOPE_FIELDS",
+    "FEATURE_KINDS",
+    "Field",
+    "changelog_insert",
+    "changelog_sink_ddl",
+    "check_view",
+    "dedup_view",
+    "geofence_condition",
+    "group_views",
+    "kind_fields",
+    "late_insert",
+    "record_sink_ddl",
+    "source_ddl",
+]

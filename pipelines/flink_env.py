@@ -1,0 +1,111 @@
+"""The feature job's Flink environment: settings -> configuration, and per-operator state TTLs in the plan.
+
+Configuration comes from :class:`cxm.config.Settings` (``CXM_FLINK__*`` env vars) and
+:class:`FeatureJobConfig` (``CXM_FEATURE_JOB__*`` env vars); nothing depends on the current directory, so the
+same code runs on the local mini-cluster (``python -m pipelines.feature_job``) and under ``flink run -py``.
+
+State and TTLs (processing time, Flink's ``StateTtlConfig`` semantics):
+
+- de-duplication (keyed by ``event_id``): ``dedup_ttl`` (default 1 day), set per operator in the compiled plan
+  (:func:`set_state_ttls`);
+- everything else with per-customer state (the unbounded OVER aggregates of the complaint lifecycle, consent,
+  profile, last store visit / marketing contact): ``state_ttl`` (default 35 days of inactivity), via
+  ``table.exec.state.ttl``. Bounded OVER windows (1 h ... 30 d) drop rows older than their range themselves.
+
+>>> c = flink_config(Settings(), FeatureJobConfig(), "j")
+>>> c["table.local-time-zone"], c["table.exec.state.ttl"]
+('UTC', '3024000000 ms')
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from cxm.config import Settings
+
+if TYPE_CHECKING:
+    from pyflink.table import StreamTableEnvironment
+
+DAY_MS = 86_400_000
+
+
+class FeatureJobConfig(BaseSettings):
+    """Knobs of the feature job beyond ``settings.flink`` (env prefix ``CXM_FEATURE_JOB__``)."""
+
+    model_config = SettingsConfigDict(env_prefix="CXM_FEATURE_JOB__", extra="forbid", frozen=True)
+
+    dedup_ttl_ms: int = Field(default=DAY_MS, ge=1000, description="de-dup state per event_id")
+    state_ttl_ms: int = Field(default=35 * DAY_MS, ge=1000, description="per-customer state of inactive customers")
+    checkpoint_dir: Path | None = Field(default=None, description="file system checkpoint storage (None: job manager)")
+    restore_path: Path | None = Field(default=None, description="savepoint / retained checkpoint to resume from")
+    retain_checkpoints: bool = True
+    restart_attempts: int = Field(default=3, ge=0, description="fixed-delay restarts before the job fails")
+    watermark_emit: Literal["on-event", "on-periodic"] = Field(
+        default="on-event",
+        description="on-event: the watermark advances with every record (exact lateness in replays)")
+    job_name: str = "cxm-features"
+    group_id: str = "cxm-features"
+
+
+def flink_config(settings: Settings, job: FeatureJobConfig, job_name: str | None = None) -> dict[str, str]:
+    """Extra configuration of the feature job (on top of ``pipelines.tableenv.job_config``)."""
+    conf: dict[str, str] = {
+        "pipeline.name": job_name or job.job_name,
+        "table.local-time-zone": "UTC",
+        "table.exec.state.ttl": f"{job.state_ttl_ms} ms",
+        "table.exec.source.idle-timeout": f"{settings.flink.idle_timeout_s} s",
+        "table.optimizer.reuse-source-enabled": "true",
+        "table.optimizer.reuse-sub-plan-enabled": "true",
+        "pipeline.operator-chaining.enabled": "true",
+    }
+    if job.restart_attempts == 0:
+        conf["restart-strategy.type"] = "none"
+    else:
+        conf["restart-strategy.type"] = "fixed-delay"
+        conf["restart-strategy.fixed-delay.attempts"] = str(job.restart_attempts)
+        conf["restart-strategy.fixed-delay.delay"] = "2 s"
+    if job.checkpoint_dir is not None:
+        conf["execution.checkpointing.dir"] = job.checkpoint_dir.resolve().as_uri()
+        conf["execution.checkpointing.num-retained"] = "2"
+    if job.retain_checkpoints:
+        conf["execution.checkpointing.externalized-checkpoint-retention"] = "RETAIN_ON_CANCELLATION"
+    if job.restore_path is not None:
+        conf["execution.state-recovery.path"] = job.restore_path.resolve().as_uri()
+    return conf
+
+
+def create_env(settings: Settings, job: FeatureJobConfig, job_name: str | None = None,
+               extra: dict[str, str] | None = None) -> StreamTableEnvironment:
+    """A streaming table environment for the feature job."""
+    from pipelines.tableenv import create_table_env
+
+    conf = flink_config(settings, job, job_name)
+    conf.update(extra or {})
+    return create_table_env(settings, conf["pipeline.name"], conf)
+
+
+def set_state_ttls(plan_json: str, ttl_by_node: dict[str, int]) -> tuple[str, dict[str, int]]:
+    """Set the state TTL of the nodes of a compiled plan whose type starts with a key of ``ttl_by_node``.
+
+    Returns the new plan and how many state entries were changed per node type prefix.
+
+    >>> plan = json.dumps({"nodes": [{"type": "stream-exec-deduplicate_1", "state": [{"ttl": "0 ms"}]},
+    ...                              {"type": "stream-exec-calc_1"}]})
+    >>> new, n = set_state_ttls(plan, {"stream-exec-deduplicate": 1000})
+    >>> json.loads(new)["nodes"][0]["state"][0]["ttl"], n
+    ('1000 ms', {'stream-exec-deduplicate': 1})
+    """
+    doc: dict[str, Any] = json.loads(plan_json)
+    changed = {k: 0 for k in ttl_by_node}
+    for node in doc.get("nodes", []):
+        for prefix, ttl in ttl_by_node.items():
+            if str(node.get("type", "")).startswith(prefix):
+                for st in node.get("state", []) or []:
+                    st["ttl"] = f"{int(ttl)} ms"
+                    changed[prefix] += 1
+    return json.dumps(doc), changed
