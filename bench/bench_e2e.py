@@ -2,7 +2,8 @@
 
 Two bounded runs of the main job (``pipelines.main_run``): one with the simulator unthrottled to find the
 sustained rate (events pre-loaded into Kafka divided by the time from the first decision to the last one),
-then one at half of that rate to measure event-to-decision latency (broker timestamp of the event -> broker timestamp of its decision).
+then one at half of that rate to measure event-to-decision latency (broker timestamp of the event -> broker
+timestamp of its decision).
 CPU seconds and peak RSS are those of the job processes (``RUSAGE_CHILDREN``).
 """
 
