@@ -128,6 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--bounded", action="store_true", help="stop at the topics' current end offsets")
     parser.add_argument("--print-sql", action="store_true", help="print the SQL and exit")
+    parser.add_argument("--no-wait", action="store_true", help="return after submission (with flink run -d)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO)
     settings = load_settings()
@@ -136,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
         plan = build_plan(settings, job, Topics.of(settings), args.bounded)
         print(";\n\n".join([*plan.ddl, *plan.inserts]) + ";")
         return 0
-    run_feature_job(settings, bounded=args.bounded, job=job, wait=True)
+    run_feature_job(settings, bounded=args.bounded, job=job, wait=not args.no_wait)
     return 0
 
 
