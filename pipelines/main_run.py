@@ -141,6 +141,47 @@ class RunResult:
     logs: dict[str, Path] = field(default_factory=dict)
 
 
+def warmup_events(start_ms: int) -> list[dict[str, Any]]:
+    """Two profile events of a sentinel customer just before the simulated start: the second one moves the
+    watermark past the first, so a first decision proves both jobs are up before the measured traffic starts.
+
+    >>> [e["event_time"] for e in warmup_events(1_793_491_200_000)]
+    ['2026-10-31T23:59:00.000Z', '2026-10-31T23:59:30.000Z']
+    """
+    from datetime import UTC, datetime
+
+    def t(ms: int) -> str:
+        d = datetime.fromtimestamp(ms / 1000, tz=UTC)
+        return f"{d:%Y-%m-%dT%H:%M:%S}.{d.microsecond // 1000:03d}Z"
+
+    return [
+        {
+            "event_id": f"warmup-{i}",
+            "customer_id": "warmup",
+            "kind": "profile",
+            "schema_version": 1,
+            "event_time": t(start_ms - (60_000 - 30_000 * i)),
+            "timezone": "UTC",
+            "preferred_channel": "email",
+            "home_lat": 0.0,
+            "home_lon": 0.0,
+            "signup_time": t(start_ms - 86_400_000),
+        }
+        for i in range(2)
+    ]
+
+
+def produce_warmup(s: Settings, start_ms: int) -> None:
+    import json
+
+    from confluent_kafka import Producer
+
+    p = Producer({"bootstrap.servers": s.kafka.bootstrap})
+    for e in warmup_events(start_ms):
+        p.produce(s.topics.events("profile"), key=b"warmup", value=json.dumps(e).encode())
+    p.flush(30)
+
+
 def _wait_for_first_decision(s: Settings, jobs: list[JobProcess], timeout_s: float) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -194,15 +235,16 @@ def main_run(settings: Settings, opts: RunOptions, echo: Any = print) -> RunResu
             faults=FaultRates(malformed=f, missing_field=f, duplicate=5 * f, late=f),
         )
         sim = Simulation(cfg)
+        produce_warmup(s, sim.now_ms)
+        _wait_for_first_decision(s, jobs, opts.startup_timeout_s)
+        echo(f"jobs: ready after {time.monotonic() - t0:.0f} s (a warm-up event was decided)")
         reader = KafkaDecisionReader(s.kafka.bootstrap, s.topics.decisions, f"cxm-sim-{tag}", from_beginning=True)
         sink = KafkaSink(kafka_producer(s.kafka.bootstrap), s.topics.events)
-        # warm-up: a first slice of events lets the jobs start before the bulk arrives
         echo(f"simulator: {opts.customers} customers, {opts.days:g} days, {opts.rate:,.0f} events/s max")
         summary = run(sim, sink, Pacer(rate=opts.rate or None, speed=None), reader)
         truth_dir = out_dir / "sim"
         write_truth(sim, truth_dir)
         echo(f"simulator: {summary.events:,} events in {summary.elapsed_s:.1f} s; waiting for the jobs to catch up")
-        _wait_for_first_decision(s, jobs, opts.startup_timeout_s)
         last, stable_since = -1, time.monotonic()
         while opts.unbounded or time.monotonic() - stable_since < opts.settle_s:
             n = topic_count(s.kafka.bootstrap, s.topics.decisions)
