@@ -135,7 +135,14 @@ class Router:
                 result.dead += 1
                 continue
             ev = checked.event
-            t_ms = to_epoch_ms(parse_rfc3339(ev["event_time"]))
+            try:
+                t_ms = to_epoch_ms(parse_rfc3339(ev["event_time"]))
+            except ValueError as exc:  # validate_bytes rejects these already; never crash the router
+                bad = Invalid("bad_event_time", f"bad event_time {ev['event_time']!r}: {exc}", "event_time",
+                              ev["kind"], ev["event_id"])
+                self._reject(msg, bad, self.dead_letter_topic, result)
+                result.dead += 1
+                continue
             if self.deduper is not None and self.deduper.seen(ev["event_id"], t_ms):
                 dup = Invalid(
                     "duplicate",

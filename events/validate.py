@@ -19,11 +19,19 @@ Failure kinds (``Invalid.error_kind``): ``not_json``, ``not_object``, ``unknown_
 ...     b'"schema_version":1,"event_time":"2026-11-24T10:00:00Z","channel":"sms","granted":false}')
 >>> bad.error_kind, bad.field
 ('bad_event_time', 'event_time')
+
+The schema pattern admits day 29-31 of any month; such a time that is not a real calendar date (e.g.
+``2026-02-30``) is ``bad_event_time`` too, as in the batch oracle (``features.oracle_ingest``):
+
+>>> validate_bytes(b'{"event_id":"00000000000000aa","customer_id":"c0000001","kind":"consent",'
+...     b'"schema_version":1,"event_time":"2026-02-30T10:00:00.000Z","channel":"sms","granted":false}').reason
+"bad event_time '2026-02-30T10:00:00.000Z': not a real calendar date (day is out of range for month)"
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Literal
 
 import fastjsonschema
@@ -103,6 +111,21 @@ def _classify(exc: fastjsonschema.JsonSchemaValueException, obj: dict[str, Any],
     return Invalid("out_of_range", f"bad value for {name!r} in {kind} event: {exc.message}", name, kind, eid)
 
 
+def _bad_calendar_date(obj: dict[str, Any], kind: str) -> Invalid | None:
+    """``event_time`` already matches the pattern; only days 29-31 can be impossible, so parse just those."""
+    t: str = obj["event_time"]
+    if t[8] < "3" and t[8:10] != "29":
+        return None
+    try:
+        datetime.strptime(t[:10], "%Y-%m-%d")  # noqa: DTZ007 -- a date check only, no time is built
+    except ValueError as exc:
+        eid = obj.get("event_id") if isinstance(obj.get("event_id"), str) else None
+        return Invalid(
+            "bad_event_time", f"bad event_time {t!r}: not a real calendar date ({exc})", "event_time", kind, eid
+        )
+    return None
+
+
 def validate_obj(obj: Any) -> Result:
     """Validate an already decoded JSON value.
 
@@ -121,6 +144,9 @@ def validate_obj(obj: Any) -> Result:
         validator(kind)(obj)
     except fastjsonschema.JsonSchemaValueException as exc:
         return _classify(exc, obj, kind)
+    bad_date = _bad_calendar_date(obj, kind)
+    if bad_date is not None:
+        return bad_date
     return Valid(obj)
 
 

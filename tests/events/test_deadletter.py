@@ -104,3 +104,36 @@ def test_deduper_is_bounded() -> None:
         assert not d.seen(f"id{i}", i)
     assert len(d) == 100
     assert d.seen("id999", 1000)
+
+
+def test_impossible_calendar_date_is_dead_lettered_as_bad_event_time() -> None:
+    import pandas as pd
+
+    from events.validate import Invalid, validate_bytes
+    from features.oracle_ingest import parse_event_time_ms
+
+    bad_times = ["2026-02-30T00:00:00.000Z", "2026-04-31T12:00:00.000Z", "2025-02-29T00:00:00.000Z"]
+    for t in bad_times:
+        res = validate_bytes(ev("aaaaaaaa000000ff", t))
+        assert isinstance(res, Invalid), t
+        assert (res.error_kind, res.field) == ("bad_event_time", "event_time")
+        assert t in res.reason
+        assert "not a real" in res.reason
+    # consistent with the batch oracle, which also rejects these (and accepts a leap day)
+    assert parse_event_time_ms(pd.Series(bad_times)).isna().all()
+    assert not isinstance(validate_bytes(ev("aaaaaaaa000000fe", "2028-02-29T23:59:59.999Z")), Invalid)
+    prod = FakeProducer()
+    router = Router(prod, "dlq", late_topic="late", deduper=Deduper(), allowed_lateness_ms=2000, now=fixed_now)
+    raw = [ev("aaaaaaaa00000001", "2026-02-28T10:00:00.000Z"), ev("aaaaaaaa00000002", bad_times[0])]
+    routed = router.route([Msg(v, i) for i, v in enumerate(raw)])
+    assert [e["event_id"] for e in routed.valid] == ["aaaaaaaa00000001"]
+    assert (routed.dead, routed.by_error_kind) == (1, {"bad_event_time": 1})
+    (topic, value, _), = prod.sent
+    rec = orjson.loads(value)
+    assert (topic, rec["error_kind"], rec["event_id"]) == ("dlq", "bad_event_time", "aaaaaaaa00000002")
+    assert original_bytes(rec) == raw[1]
+    # the oracle's ingest of the same log agrees
+    from features.oracle_ingest import ingest
+
+    out = ingest(pd.DataFrame({"topic": ["events.outcome"] * 2, "value": raw}), watermark_delay_s=2.0)
+    assert (out.invalid, out.invalid_reasons, out.invalid_event_ids) == (1, {"bad_event_time": 1}, ["aaaaaaaa00000002"])
