@@ -182,6 +182,18 @@ def produce_warmup(s: Settings, start_ms: int) -> None:
     p.flush(30)
 
 
+def ensure_models(s: Settings, seed: int, echo: Any = print) -> None:
+    """Bootstrap model snapshots from a simulated history (another seed) when the registry has none."""
+    from models.registry import ModelRegistry
+
+    if ModelRegistry(s.decisions.models_dir).latest("churn") is not None:
+        return
+    from models.cli import train
+
+    echo(f"models: no snapshot in {s.decisions.models_dir}; training from a simulated history (seed {seed})")
+    train(days=30.0, customers=1000, seed=seed)
+
+
 def _wait_for_first_decision(s: Settings, jobs: list[JobProcess], timeout_s: float) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -213,6 +225,7 @@ def main_run(settings: Settings, opts: RunOptions, echo: Any = print) -> RunResu
     create_run_topics(s)
     echo(f"run {tag}: topics run.{tag}.*; Feast online store: {s.feast.online_store}")
     feast_apply(s)
+    ensure_models(s, seed=opts.seed + 1000, echo=echo)
     jobs = [
         JobProcess("feature", "pipelines.feature_job", env, out_dir / "feature_job.log"),
         JobProcess("decision", "pipelines.decision_job", env, out_dir / "decision_job.log"),
