@@ -32,11 +32,19 @@ def simulate(
     duplicate: float = typer.Option(0.0, help="share of duplicated events"),
     out_of_order: float = typer.Option(0.0, help="share of out-of-order events"),
     late: float = typer.Option(0.0, help="share of late events (beyond --lateness-s)"),
-    lateness_s: float = typer.Option(3600.0, help="allowed lateness the late faults exceed"),
+    lateness_s: float = typer.Option(
+        3600.0, help="allowed lateness the late faults exceed (shifted back max(1.5x, +30 s) to 3x this)"
+    ),
+    max_disorder_s: float = typer.Option(
+        1.0,
+        help="out-of-order faults land up to this many seconds behind the newest earlier event of their kind; "
+        "keep it below the feature job's watermark delay (flink.watermark_delay_s) or they count as late",
+    ),
     decisions: bool = typer.Option(False, help="react to the decisions topic (Kafka)"),
     no_parquet: bool = typer.Option(False, help="write JSONL only"),
 ) -> None:
     """Simulate customers and write events (+ ground truth in OUT/truth)."""
+    from pydantic import ValidationError
     from tqdm import tqdm
 
     from cxm.config import load_settings
@@ -48,20 +56,19 @@ def simulate(
 
     settings = load_settings()
     t0: datetime = parse_rfc3339(start)
-    cfg = SimConfig(
-        customers=customers,
-        days=days,
-        seed=seed,
-        start=t0,
-        faults=FaultRates(
+    try:
+        faults = FaultRates(
             malformed=malformed,
             missing_field=missing_field,
             duplicate=duplicate,
             out_of_order=out_of_order,
             late=late,
             lateness_s=lateness_s,
-        ),
-    )
+            max_disorder_s=max_disorder_s,
+        )
+    except ValidationError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    cfg = SimConfig(customers=customers, days=days, seed=seed, start=t0, faults=faults)
     sim = Simulation(cfg)
     sink = (
         FileSink(out, parquet=not no_parquet)

@@ -19,7 +19,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from features.stores import STORES_FILE
 
@@ -97,11 +97,30 @@ class FaultRates(_Cfg):
     missing_field: float = Field(0.0, ge=0, le=1, description="one required field removed")
     duplicate: float = Field(0.0, ge=0, le=1, description="the same event (same event_id) sent again")
     out_of_order: float = Field(
-        0.0, ge=0, le=1, description="event time shifted back by up to max_disorder_s"
+        0.0,
+        ge=0,
+        le=1,
+        description="event time set up to max_disorder_s behind the newest earlier event of its kind",
     )
-    late: float = Field(0.0, ge=0, le=1, description="event time shifted back beyond lateness_s")
-    max_disorder_s: float = Field(120.0, gt=0)
-    lateness_s: float = Field(3600.0, gt=0)
+    late: float = Field(
+        0.0, ge=0, le=1, description="event time max(1.5 x, +30 s) to 3 x lateness_s behind the newest earlier event of its kind"
+    )
+    max_disorder_s: float = Field(
+        1.0,
+        gt=0,
+        description="out-of-order faults stay within this (keep it below the streaming job's watermark delay, "
+        "2-5 s, so they are disorder, not late)",
+    )
+    lateness_s: float = Field(3600.0, gt=0, description="the allowed lateness that late faults exceed")
+
+    @model_validator(mode="after")
+    def _disorder_within_lateness(self) -> FaultRates:
+        if self.max_disorder_s >= self.lateness_s:
+            raise ValueError(
+                f"max_disorder_s ({self.max_disorder_s}) must be below lateness_s ({self.lateness_s}): "
+                "out-of-order events would be late"
+            )
+        return self
 
 
 class SimConfig(_Cfg):

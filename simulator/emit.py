@@ -53,12 +53,26 @@ class EventBuffer:
         self.pending += n
         self.counts[kind] += n
 
-    def take(self) -> dict[str, Columns]:
-        """All buffered events per kind (chunks concatenated), emptying the buffer."""
+    def take(self, before_ms: int | None = None) -> dict[str, Columns]:
+        """Buffered events per kind (chunks concatenated), removed from the buffer.
+
+        With ``before_ms``, only events with ``t_ms < before_ms`` are taken; later ones (a session or a call
+        that runs past the end of the tick, a response minutes after a delivery) stay buffered for a later
+        take, so that successive takes never go back in event time.
+
+        >>> buf = EventBuffer()
+        >>> buf.add("gps", np.array([1, 2, 3]), np.array([30, 10, 20]), lat=np.zeros(3))
+        >>> buf.take(before_ms=25)["gps"]["t_ms"].tolist(), buf.pending
+        ([10, 20], 1)
+        >>> buf.take()["gps"]["t_ms"].tolist(), buf.pending, buf.take()
+        ([30], 0, {})
+        """
         out: dict[str, Columns] = {}
+        kept: dict[str, list[Columns]] = {}
+        pending = 0
         for kind, chunks in self._chunks.items():
             names = chunks[0].keys()
-            out[kind] = {
+            cols: Columns = {
                 name: (
                     np.concatenate([c[name] for c in chunks])
                     if isinstance(chunks[0][name], np.ndarray)
@@ -66,6 +80,20 @@ class EventBuffer:
                 )
                 for name in names
             }
-        self._chunks = {}
-        self.pending = 0
+            if before_ms is not None:
+                due = cols["t_ms"] < before_ms
+                if not due.all():
+                    later = np.flatnonzero(~due)
+                    kept[kind] = [_select(cols, later)]
+                    pending += len(later)
+                    if not due.any():
+                        continue
+                    cols = _select(cols, np.flatnonzero(due))
+            out[kind] = cols
+        self._chunks = kept
+        self.pending = pending
         return out
+
+
+def _select(cols: Columns, rows: npt.NDArray[np.integer]) -> Columns:
+    return {k: (v[rows] if isinstance(v, np.ndarray) else [v[i] for i in rows.tolist()]) for k, v in cols.items()}

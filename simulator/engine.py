@@ -97,6 +97,7 @@ class Simulation:
         self._stage_rows: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
         self.faults: dict[str, list[str]] = {"event_id": [], "kind": [], "fault": [], "detail": []}
         self._started = False
+        self._newest: dict[str, int] = {}  # newest event time flushed per kind (anchors wire faults)
 
     # -- time -------------------------------------------------------------------------------------
     @property
@@ -228,12 +229,19 @@ class Simulation:
         return pa.table({k: pa.array(v, type=pa.string()) for k, v in self.faults.items()})
 
     # -- output -----------------------------------------------------------------------------------
-    def flush(self) -> list[KindBatch]:
-        """Serialise everything buffered: per kind, sorted by event time, faults injected on the wire."""
+    def flush(self, upto_ms: int | None = None) -> list[KindBatch]:
+        """Serialise what is buffered: per kind, sorted by event time, faults injected on the wire.
+
+        ``upto_ms`` (the streaming mode of :func:`simulator.run.run`: the current simulated time) serialises
+        only events before it and keeps later ones for a later flush, so each kind's stream never goes back
+        in event time across flushes (apart from injected faults), as a real producer's would.
+        """
         out = []
-        for kind, cols in sorted(self.buf.take().items()):
+        for kind, cols in sorted(self.buf.take(before_ms=upto_ms).items()):
             table, lines = encode(kind, cols, self.cfg.seed)
-            wire = inject(kind, table, lines, self.fault_rng, self.cfg.faults)
+            wire = inject(kind, table, lines, self.fault_rng, self.cfg.faults, self._newest.get(kind))
+            if len(cols["t_ms"]):
+                self._newest[kind] = max(self._newest.get(kind, -1), int(cols["t_ms"].max()))
             for k, v in wire.records.items():
                 self.faults[k].extend(v)
             out.append(KindBatch(kind, table, wire))

@@ -55,10 +55,32 @@ def _pick(rng: np.random.Generator, n: int, rates: FaultRates) -> np.ndarray:
     return code
 
 
+def late_shift_range_s(rates: FaultRates) -> tuple[float, float]:
+    """How far back (seconds) a late fault's event time goes: well beyond ``lateness_s`` (by 30 s at least).
+
+    >>> late_shift_range_s(FaultRates(lateness_s=2.0))
+    (32.0, 92.0)
+    >>> late_shift_range_s(FaultRates(lateness_s=3600.0))
+    (5400.0, 10800.0)
+    """
+    lo = max(1.5 * rates.lateness_s, rates.lateness_s + 30.0)
+    return lo, max(3.0 * rates.lateness_s, lo + 60.0)
+
+
 def inject(
-    kind: str, table: pa.Table, lines: pa.StringArray, rng: np.random.Generator, rates: FaultRates
+    kind: str,
+    table: pa.Table,
+    lines: pa.StringArray,
+    rng: np.random.Generator,
+    rates: FaultRates,
+    prev_ms: int | None = None,
 ) -> WireBatch:
-    """Apply faults to a batch; faultless batches pass through untouched (zero copies)."""
+    """Apply faults to a time-sorted batch; faultless batches pass through untouched (zero copies).
+
+    An ``out_of_order`` event gets a time up to ``max_disorder_s`` behind the newest event before it on its
+    topic (``prev_ms``: the newest of the kind's earlier batches), a ``late`` one a time beyond ``lateness_s``
+    behind it (:func:`late_shift_range_s`); the kind's very first event gets neither.
+    """
     n = len(lines)
     keys = table.column("customer_id").combine_chunks()
     batch = WireBatch(kind, lines, keys)
@@ -95,16 +117,26 @@ def inject(
             del obj[candidates[w]]
             replaced[r] = orjson.dumps(obj).decode()
         note(rows, "missing_field", [candidates[w] for w in which.tolist()])
-    for fault_code, fault, lo, hi in (
-        (4, "out_of_order", 1.0, rates.max_disorder_s),
-        (5, "late", 1.5 * rates.lateness_s, 3.0 * rates.lateness_s),
-    ):
+    if rates.out_of_order > 0 or rates.late > 0:
+        # the newest event time before each row on the topic: the batch is time-sorted, and earlier batches
+        # of the kind end at or before its first event (``prev_ms``)
+        t_all = pc.cast(table.column("event_time"), pa.int64()).to_numpy()
+        newest_before = np.concatenate([[-1 if prev_ms is None else prev_ms], t_all[:-1]])
+    for fault_code, fault in ((4, "out_of_order"), (5, "late")):
         rows = np.flatnonzero(code == fault_code)
         if not len(rows):
             continue
-        shift_ms = (rng.uniform(lo, hi, size=len(rows)) * 1000).astype(np.int64)
+        rows = rows[newest_before[rows] >= 0]  # nothing before the kind's very first event: no fault there
+        if not len(rows):
+            continue
+        anchor = np.minimum(newest_before[rows], t_all[rows])
+        if fault == "out_of_order":
+            behind = rng.uniform(0.1, 1.0, size=len(rows)) * rates.max_disorder_s
+        else:
+            behind = rng.uniform(*late_shift_range_s(rates), size=len(rows))
+        t = anchor - np.maximum((behind * 1000).astype(np.int64), 1)
+        shift_ms = t_all[rows] - t
         sub = table.take(pa.array(rows))
-        t = pc.cast(sub.column("event_time"), pa.int64()).to_numpy() - shift_ms
         sub = sub.set_column(
             sub.column_names.index("event_time"), "event_time", pa.array(t).cast(pa.timestamp("ms", tz="UTC"))
         )
