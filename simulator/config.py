@@ -103,7 +103,10 @@ class FaultRates(_Cfg):
         description="event time set up to max_disorder_s behind the newest earlier event of its kind",
     )
     late: float = Field(
-        0.0, ge=0, le=1, description="event time max(1.5 x, +30 s) to 3 x lateness_s behind the newest earlier event of its kind"
+        0.0,
+        ge=0,
+        le=1,
+        description="event time max(1.5 x, +30 s) to 3 x lateness_s behind the newest earlier event of its kind",
     )
     max_disorder_s: float = Field(
         1.0,
