@@ -202,10 +202,14 @@ def _png(fig: Any) -> str:
 
 def html_report(summary: RunSummary, decisions: pd.DataFrame, lat: np.ndarray, truth_dir: Path, out: Path) -> Path:
     """Write the HTML report with its plots (PNG, inline) and return its path."""
+    import warnings
+
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
+    warnings.filterwarnings("ignore", category=matplotlib.MatplotlibDeprecationWarning)
 
     imgs: list[tuple[str, str]] = []
     if not decisions.empty:
