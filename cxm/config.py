@@ -104,6 +104,7 @@ class FeastSettings(_Strict):
 class FlinkSettings(_Strict):
     rest_host: str = "127.0.0.1"
     rest_port: int = 8081
+    rpc_port: int = 6123
     taskmanager_slots: int = 2
     taskmanager_memory: str = "1728m"
     jobmanager_memory: str = "1024m"

@@ -49,6 +49,7 @@ def cluster_config(settings: Settings, base: dict[str, Any]) -> dict[str, Any]:
         "rest.address": f.rest_host,
         "rest.bind-address": f.rest_host,
         "jobmanager.rpc.address": "localhost",
+        "jobmanager.rpc.port": f.rpc_port,
         "jobmanager.memory.process.size": f.jobmanager_memory,
         "taskmanager.numberOfTaskSlots": f.taskmanager_slots,
         "taskmanager.memory.process.size": f.taskmanager_memory,
