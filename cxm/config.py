@@ -111,7 +111,7 @@ class FlinkSettings(_Strict):
     parallelism: int = Field(default=1, ge=1)
     checkpoint_interval_ms: int = Field(default=10_000, ge=100)
     state_backend: Literal["hashmap", "rocksdb"] = "hashmap"
-    watermark_delay_s: int = Field(default=5, ge=0)
+    watermark_delay_s: int = Field(default=2, ge=0)
     idle_timeout_s: int = Field(default=5, ge=1)
     python_bundle_size: int = 1000
     python_bundle_time_ms: int = 200
