@@ -1,0 +1,134 @@
+"""Benchmark of the streaming feature job: events/s at parallelism 1 and 2, state bytes per customer.
+
+Events are simulated once into fresh topics (``bench.features.<kind>.<id>``, 2 partitions), then the job reads
+them with a bounded source (``scan.bounded.mode = latest-offset``). Throughput = events / Flink's net job
+runtime (the job's start-up before the first record is included, which makes it a lower bound). State size =
+the largest completed checkpoint (hashmap backend: full snapshots) / customers.
+
+    .venv/bin/python -m bench.bench_features [--customers 20000] [--days 7]
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from bench.common import write_result
+from cxm.config import EVENT_KINDS, Settings, TopicSpec, load_settings
+
+
+def dir_size(path: Path) -> int:
+    """Bytes of all files below ``path`` (0 when missing).
+
+    >>> dir_size(Path("/nonexistent-dir"))
+    0
+    """
+    if not path.exists():
+        return 0
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+class CheckpointWatcher(threading.Thread):
+    """Polls a checkpoint directory and remembers the largest completed checkpoint (``chk-*`` with _metadata)."""
+
+    def __init__(self, root: Path, every_s: float = 0.5) -> None:
+        super().__init__(daemon=True)
+        self.root, self.every_s = root, every_s
+        self.max_bytes = 0
+        self.count = 0
+        self._halt = threading.Event()
+
+    def run(self) -> None:
+        seen: set[Path] = set()
+        while not self._halt.is_set():
+            for chk in self.root.glob("*/chk-*"):
+                if (chk / "_metadata").exists() and chk not in seen:
+                    seen.add(chk)
+                    self.count += 1
+                    # shared state files live next to chk-* (shared/, taskowned/) for incremental backends
+                    self.max_bytes = max(self.max_bytes, dir_size(chk))
+            self._halt.wait(self.every_s)
+
+    def stop(self) -> None:
+        self._halt.set()
+        self.join(timeout=5)
+
+
+def load_events(settings: Settings, customers: int, days: float, seed: int) -> tuple[dict[str, str], int]:
+    """Simulate into fresh 2-partition topics; returns the topics by kind and the number of events."""
+    from infra.topics import ensure_topics
+    from simulator.config import SimConfig
+    from simulator.engine import Simulation
+    from simulator.run import run
+    from simulator.sinks import KafkaSink, kafka_producer
+
+    run_id = uuid.uuid4().hex[:8]
+    topics = {k: f"bench.features.{k}.{run_id}" for k in EVENT_KINDS}
+    ensure_topics(settings.kafka.bootstrap,
+                  [TopicSpec(name=t, partitions=2, retention_ms=3_600_000) for t in topics.values()])
+    sim = Simulation(SimConfig(customers=customers, days=days, seed=seed))
+    summary = run(sim, KafkaSink(kafka_producer(settings.kafka.bootstrap), topics.__getitem__))
+    return topics, summary.events
+
+
+def run_once(settings: Settings, topics: dict[str, str], parallelism: int, out_dir: Path) -> dict[str, Any]:
+    """One bounded run of the job; returns net runtime (s), checkpoint bytes and changelog topic."""
+    from infra.topics import ensure_topics
+    from pipelines.feature_job import Topics, run_feature_job
+    from pipelines.flink_env import FeatureJobConfig
+
+    run_id = uuid.uuid4().hex[:8]
+    outs = {n: f"bench.features.out.{n}.{run_id}" for n in ("deadletter", "late", "changelog")}
+    ensure_topics(settings.kafka.bootstrap,
+                  [TopicSpec(name=t, partitions=2, retention_ms=3_600_000) for t in outs.values()])
+    ckpt = out_dir / f"ckpt-p{parallelism}-{run_id}"
+    s = settings.model_copy(update={"flink": settings.flink.model_copy(
+        update={"parallelism": parallelism, "checkpoint_interval_ms": 5_000})})
+    job = FeatureJobConfig(checkpoint_dir=ckpt, restart_attempts=0, group_id=f"bench-{run_id}")
+    watcher = CheckpointWatcher(ckpt)
+    watcher.start()
+    t0 = time.perf_counter()
+    result = run_feature_job(s, bounded=True, job=job,
+                             topics=Topics(topics, outs["deadletter"], outs["late"], outs["changelog"]))
+    jr = result.get_job_client().get_job_execution_result().result()
+    wall = time.perf_counter() - t0
+    watcher.stop()
+    return {"net_runtime_s": jr.get_net_runtime() / 1000.0, "wall_s": wall, "checkpoint_bytes": watcher.max_bytes,
+            "checkpoints": watcher.count}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--customers", type=int, default=20_000)
+    parser.add_argument("--days", type=float, default=7.0)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--parallelism", type=int, nargs="+", default=[1, 2])
+    args = parser.parse_args(argv)
+    settings = load_settings()
+    t0 = time.perf_counter()
+    topics, n_events = load_events(settings, args.customers, args.days, args.seed)
+    print(f"loaded {n_events:,} events in {time.perf_counter() - t0:.1f} s")
+    metrics: dict[str, float] = {}
+    notes: dict[str, Any] = {"events": n_events, "customers": args.customers, "days": args.days}
+    with tempfile.TemporaryDirectory(prefix="bench-features-") as tmp:
+        for p in args.parallelism:
+            r = run_once(settings, topics, p, Path(tmp))
+            eps = n_events / r["net_runtime_s"]
+            print(f"parallelism {p}: {r} -> {eps:,.0f} events/s")
+            metrics[f"features_events_per_s_p{p}"] = round(eps)
+            notes[f"p{p}"] = r
+            if r["checkpoint_bytes"]:
+                metrics["state_bytes_per_customer"] = round(r["checkpoint_bytes"] / args.customers, 1)
+    metrics["features_events_per_s"] = max(v for k, v in metrics.items() if k.startswith("features_events_per_s_"))
+    write_result("features", metrics, notes)
+    print(metrics)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
