@@ -154,7 +154,8 @@ def record_sink_ddl(name: str, topic: str, bootstrap: str) -> str:
     """A sink of dead-letter-style records (the format of ``events.deadletter.dead_letter_record``)."""
     extra = {"format": "json", "sink.delivery-guarantee": "at-least-once",
              "json.encode.ignore-null-fields": "false"}
-    return f"CREATE TEMPORARY TABLE {name} (\n{_RECORD_COLUMNS}\n) WITH (\n  {kafka_options(bootstrap, topic, extra)}\n)"
+    opts = kafka_options(bootstrap, topic, extra)
+    return f"CREATE TEMPORARY TABLE {name} (\n{_RECORD_COLUMNS}\n) WITH (\n  {opts}\n)"
 
 
 def values_row_type(group: str) -> str:
@@ -251,7 +252,7 @@ def check_view(kind: str) -> str:
     """``chk_<kind>``: typed fields, ``ms`` (epoch ms) and the validation verdict (dl_reason NULL = valid).
 
     >>> v = check_view("purchase")
-    >>> "TRY_CAST(JSON_VALUE(payload, '$.amount') AS DOUBLE) AS amount" in v, "'missing_field'" in v
+    >>> "TRY_CAST(JSON_VALUE(payload, '$.amount') AS DOUBLE) END AS amount" in v, "'missing_field'" in v
     (True, True)
     """
     # RAND() makes each extraction non-deterministic, which stops the planner from inlining it into every

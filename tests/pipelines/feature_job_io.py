@@ -66,3 +66,34 @@ def event(kind: str, eid: str, customer: str, when: str, **fields: Any) -> dict[
 
 def read_json(bootstrap: str, topic: str, idle_s: float = 3.0) -> list[dict[str, Any]]:
     return [json.loads(v) for v in consume_all(bootstrap, topic, timeout_s=60.0, idle_s=idle_s)]
+
+
+def simulate_lines(customers: int, days: float, seed: int, faults: Any = None) -> list[tuple[str, str, str]]:
+    """(kind, JSON line, key) of a simulator run, in stream order per kind."""
+    from simulator.config import FaultRates, SimConfig
+    from simulator.engine import Simulation
+    from simulator.run import run
+
+    out: list[tuple[str, str, str]] = []
+
+    class Collect:
+        def write(self, batch: Any) -> int:
+            lines, keys = batch.wire.lines.to_pylist(), batch.wire.keys.to_pylist()
+            out.extend((batch.kind, v, k) for v, k in zip(lines, keys, strict=True))
+            return len(lines)
+
+        def close(self) -> None:
+            pass
+
+    run(Simulation(SimConfig(customers=customers, days=days, seed=seed, faults=faults or FaultRates())), Collect())
+    return out
+
+
+def changelog_frame(records: list[dict[str, Any]]) -> Any:
+    """The job's changelog rows as a frame like the oracle's (last row wins per key)."""
+    import pandas as pd
+
+    flat = [{"customer_id": r["customer_id"], "group": r["group"], "event_ts_ms": r["event_ts_ms"],
+             **r["values"]} for r in records]
+    frame = pd.DataFrame(flat)
+    return frame.drop_duplicates(["customer_id", "group", "event_ts_ms"], keep="last").reset_index(drop=True)
