@@ -79,10 +79,10 @@ def build_plan(settings: Settings, job: FeatureJobConfig, topics: Topics, bounde
                                         settings.flink.watermark_delay_s, bounded=bounded,
                                         watermark_emit=job.watermark_emit))
         plan.ddl.append(fsql.check_view(kind))
+        plan.ddl.extend(fsql.dedup_views(kind))
         plan.inserts.append(fsql.deadletter_insert(kind))
         plan.inserts.append(fsql.late_insert(kind))
         if kind in fsql.FEATURE_KINDS:
-            plan.ddl.append(fsql.dedup_view(kind))
             views, last, exprs = fsql.group_views(kind, stores)
             plan.ddl.extend(views)
             plan.ddl.append(fsql.changelog_sink_ddl(kind, topics.changelog, boot))

@@ -11,8 +11,9 @@ Per event kind the pipeline is::
                  routed by ``reason`` instead); WATERMARK ts - watermark_delay_s (per partition, idle timeout)
     chk_<kind>   typed fields via JSON_VALUE + ``reason``/``error_kind``/``field`` (NULL when valid)
     -> events.deadletter   rows with a reason (original payload, reason, topic, partition, offset)
-    -> events.late         valid rows with ts <= CURRENT_WATERMARK(ts)
-    dd_<kind>    valid, on-time rows, de-duplicated by event_id (keep first row by processing time)
+    dv_<kind>    valid rows de-duplicated by event_id (keep first row by processing time)
+    -> events.late         rows of dv with ts <= CURRENT_WATERMARK(ts)
+    dd_<kind>    the on-time rows of dv
     group views  chained OVER windows (one window per SELECT), see :func:`group_views`
     -> features.changelog  key ``customer_id|group``, value ``{"customer_id","group","event_ts_ms","values"}``
 
@@ -276,10 +277,10 @@ FROM (SELECT
   FROM src_{kind})"""
 
 
-def _record_select(kind: str, reason: str, error_kind: str, fld: str, where: str) -> str:
+def _record_select(kind: str, reason: str, error_kind: str, fld: str, where: str, source: str = "") -> str:
     return f"""SELECT {reason}, {error_kind}, {fld}, kind, event_id, src_topic, src_partition, src_offset,
   payload, 'utf-8', DATE_FORMAT(CURRENT_TIMESTAMP, '{TIME_FORMAT}')
-FROM chk_{kind} WHERE {where}"""
+FROM {source or f"chk_{kind}"} WHERE {where}"""
 
 
 def deadletter_insert(kind: str) -> str:
@@ -292,18 +293,22 @@ def late_insert(kind: str) -> str:
     """INSERT of the valid but late rows (event time at or behind the watermark) into the late sink."""
     reason = "CONCAT('event_time ', event_time, ' at or behind the watermark')"
     return "INSERT INTO late_sink\n" + _record_select(
-        kind, reason, "'late'", "'event_time'", "dl_reason IS NULL AND ts <= CURRENT_WATERMARK(ts)")
+        kind, reason, "'late'", "'event_time'", "ts <= CURRENT_WATERMARK(ts)", source=f"dv_{kind}")
 
 
-def dedup_view(kind: str) -> str:
-    """``dd_<kind>``: valid, on-time rows, first arrival per event_id (append-only, keeps the rowtime)."""
-    names = ", ".join(f.name for f in kind_fields(kind) if f.name not in ("kind", "schema_version"))
-    return f"""CREATE TEMPORARY VIEW dd_{kind} AS
-SELECT {names}, ts, ms FROM (
+def dedup_views(kind: str) -> list[str]:
+    """``dv_<kind>``: valid rows, first arrival per event_id (append-only, keeps the rowtime attribute);
+    ``dd_<kind>``: those of them that are on time (after the watermark). De-duplication comes first, like the
+    oracle: a re-sent copy of an event is a duplicate, not a late event."""
+    names = ", ".join(f.name for f in kind_fields(kind) if f.name != "schema_version")
+    return [f"""CREATE TEMPORARY VIEW dv_{kind} AS
+SELECT {names}, ts, ms, payload, src_topic, src_partition, src_offset FROM (
   SELECT *, ROW_NUMBER() OVER (PARTITION BY event_id ORDER BY pt ASC) AS rn
   FROM chk_{kind}
-  WHERE dl_reason IS NULL AND (CURRENT_WATERMARK(ts) IS NULL OR ts > CURRENT_WATERMARK(ts))
-) WHERE rn = 1"""
+  WHERE dl_reason IS NULL
+) WHERE rn = 1""", f"""CREATE TEMPORARY VIEW dd_{kind} AS
+SELECT * FROM dv_{kind}
+WHERE CURRENT_WATERMARK(ts) IS NULL OR ts > CURRENT_WATERMARK(ts)"""]
 
 
 # ------------------------------------------------------------------------------------------- groups
@@ -524,7 +529,7 @@ __all__ = [
     "changelog_insert",
     "changelog_sink_ddl",
     "check_view",
-    "dedup_view",
+    "dedup_views",
     "geofence_condition",
     "group_views",
     "kind_fields",
