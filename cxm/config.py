@@ -4,12 +4,12 @@ One place, pydantic models with ``extra="forbid"``; every field can be overridde
 the ``CXM_`` prefix and ``__`` between nested names, e.g. ``CXM_KAFKA__BOOTSTRAP=host:9092`` or
 ``CXM_FEAST__ONLINE_STORE=redis``. Nothing is read at import time: call :func:`load_settings`.
 
->>> s = Settings()
+>>> s = Settings.defaults()
 >>> s.kafka.bootstrap
 '127.0.0.1:9092'
 >>> s.topics.dead_letter
 'events.deadletter'
->>> Settings(kafka={"port": 19092}).kafka.bootstrap
+>>> Settings.defaults().model_copy(update={"kafka": KafkaSettings(port=19092)}).kafka.bootstrap
 '127.0.0.1:19092'
 """
 
@@ -170,6 +170,11 @@ class Settings(BaseSettings):
     decisions: DecisionSettings = DecisionSettings()
     learner: LearnerSettings = LearnerSettings()
     service_timeout_s: float = 90.0
+
+    @classmethod
+    def defaults(cls) -> Settings:
+        """The built-in defaults, ignoring ``CXM_*`` environment variables (for examples and docs)."""
+        return cls.model_construct()
 
     @property
     def jars_dir(self) -> Path:

@@ -71,7 +71,7 @@ class ConsumerLike(Protocol):
 def topic_kinds(settings: Settings) -> dict[str, str]:
     """Topic name -> stream kind of the four topics the learner reads.
 
-    >>> topic_kinds(Settings())["events.outcome"], topic_kinds(Settings())["features.changelog"]
+    >>> topic_kinds(Settings.defaults())["events.outcome"], topic_kinds(Settings.defaults())["features.changelog"]
     ('outcome', 'changelog')
     """
     t = settings.topics

@@ -38,7 +38,7 @@ def _cols() -> list[str]:
 def changelog_source_ddl(s: Settings, group_id: str, bounded: bool) -> str:
     """Source over ``features.changelog``: the ``values`` object is a ROW of every stored feature (NULL when absent).
 
-    >>> ddl = changelog_source_ddl(Settings(), "g", False)
+    >>> ddl = changelog_source_ddl(Settings.defaults(), "g", False)
     >>> "`clicks_1h` BIGINT" in ddl and "'topic' = 'features.changelog'" in ddl
     True
     """

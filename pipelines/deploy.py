@@ -62,7 +62,7 @@ def submit_argv(
 ) -> list[str]:
     """The ``flink run`` arguments for one of :data:`JOBS` (without the client prefix).
 
-    >>> argv = submit_argv(Settings(), "decisions", savepoint="file:///sp/1")
+    >>> argv = submit_argv(Settings.defaults(), "decisions", savepoint="file:///sp/1")
     >>> argv[:4], "-py" in argv, argv[argv.index("-s") + 1]
     (['run', '-d', '-m', '127.0.0.1:8081'], True, 'file:///sp/1')
     """

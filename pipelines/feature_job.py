@@ -62,7 +62,7 @@ def build_plan(settings: Settings, job: FeatureJobConfig, topics: Topics, bounde
                stores: Sequence[Any] | None = None, kinds: Sequence[str] = EVENT_KINDS) -> JobPlan:
     """All SQL of the job (pure: no Flink needed).
 
-    >>> p = build_plan(Settings(), FeatureJobConfig(), Topics.of(Settings()), bounded=True, stores=[])
+    >>> p = build_plan(Settings.defaults(), FeatureJobConfig(), Topics.of(Settings.defaults()), bounded=True, stores=[])
     >>> len(p.inserts) == 2 * len(EVENT_KINDS) + 8
     True
     """

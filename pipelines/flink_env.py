@@ -12,7 +12,7 @@ State and TTLs (processing time, Flink's ``StateTtlConfig`` semantics):
   profile, last store visit / marketing contact): ``state_ttl`` (default 35 days of inactivity), via
   ``table.exec.state.ttl``. Bounded OVER windows (1 h ... 30 d) drop rows older than their range themselves.
 
->>> c = flink_config(Settings(), FeatureJobConfig(), "j")
+>>> c = flink_config(Settings.defaults(), FeatureJobConfig(), "j")
 >>> c["table.local-time-zone"], c["table.exec.state.ttl"]
 ('UTC', '3024000000 ms')
 """

@@ -39,7 +39,7 @@ class RunOptions:
 def run_topics(settings: Settings, tag: str) -> dict[str, str]:
     """The ``CXM_TOPICS__*`` overrides that give a run its own topics.
 
-    >>> run_topics(Settings(), "t1")["CXM_TOPICS__DECISIONS"]
+    >>> run_topics(Settings.defaults(), "t1")["CXM_TOPICS__DECISIONS"]
     'run.t1.decisions'
     """
     t = settings.topics

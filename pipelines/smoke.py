@@ -37,7 +37,7 @@ def amount_band(amount: float | None) -> str:
 def source_ddl(settings: Settings, topic: str, group_id: str, bounded: bool) -> str:
     """DDL of the smoke source table.
 
-    >>> "'scan.bounded.mode' = 'latest-offset'" in source_ddl(Settings(), "t", "g", True)
+    >>> "'scan.bounded.mode' = 'latest-offset'" in source_ddl(Settings.defaults(), "t", "g", True)
     True
     """
     bounded_opt = "'scan.bounded.mode' = 'latest-offset'," if bounded else ""

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 def job_config(settings: Settings, job_name: str, extra: dict[str, str] | None = None) -> dict[str, str]:
     """The Flink configuration a job sets on its environment.
 
-    >>> c = job_config(Settings(), "j")
+    >>> c = job_config(Settings.defaults(), "j")
     >>> c["pipeline.name"], c["execution.checkpointing.interval"]
     ('j', '10000 ms')
     """

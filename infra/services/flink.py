@@ -37,7 +37,7 @@ def _set(doc: dict[str, Any], dotted: str, value: Any) -> None:
 def cluster_config(settings: Settings, base: dict[str, Any]) -> dict[str, Any]:
     """Flink's ``config.yaml`` for the local standalone cluster: the shipped one plus our overrides.
 
-    >>> c = cluster_config(Settings(), {})
+    >>> c = cluster_config(Settings.defaults(), {})
     >>> c["rest"]["port"], c["taskmanager"]["numberOfTaskSlots"]
     (8081, 2)
     """

@@ -34,7 +34,7 @@ Configuration:
 def server_properties(settings: Settings, data_dir: Path) -> str:
     """The broker's configuration: one combined broker+controller node on loopback.
 
-    >>> "listeners=PLAINTEXT://127.0.0.1:9092" in server_properties(Settings(), Path("/tmp/k"))
+    >>> "listeners=PLAINTEXT://127.0.0.1:9092" in server_properties(Settings.defaults(), Path("/tmp/k"))
     True
     """
     k = settings.kafka
