@@ -97,6 +97,14 @@ class JobProcess:
                 start_new_session=True,
             )
 
+    def tail(self, lines: int = 40) -> str:
+        """The end of the job's log, with Java stack frames left out (for error messages)."""
+        try:
+            text = self.log.read_text(errors="replace").splitlines()
+        except OSError:
+            return ""
+        return "\n".join([ln for ln in text if not ln.lstrip().startswith("at ")][-lines:])
+
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
@@ -199,7 +207,7 @@ def _wait_for_first_decision(s: Settings, jobs: list[JobProcess], timeout_s: flo
     while time.monotonic() < deadline:
         for j in jobs:
             if not j.alive():
-                raise RuntimeError(f"{j.name} job exited early; see {j.log}")
+                raise RuntimeError(f"{j.name} job exited early; see {j.log}:\n{j.tail()}")
         if topic_count(s.kafka.bootstrap, s.topics.decisions) > 0:
             return
         time.sleep(1)
@@ -263,8 +271,9 @@ def main_run(settings: Settings, opts: RunOptions, echo: Any = print) -> RunResu
             n = topic_count(s.kafka.bootstrap, s.topics.decisions)
             if n != last:
                 last, stable_since = n, time.monotonic()
-            if not all(j.alive() for j in jobs):
-                raise RuntimeError("a job exited; see " + ", ".join(str(j.log) for j in jobs))
+            for j in jobs:
+                if not j.alive():
+                    raise RuntimeError(f"{j.name} job exited; see {j.log}:\n{j.tail()}")
             time.sleep(1)
         reader.close()
     finally:
