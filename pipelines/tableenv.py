@@ -30,6 +30,10 @@ def job_config(settings: Settings, job_name: str, extra: dict[str, str] | None =
         "parallelism.default": str(f.parallelism),
         "execution.checkpointing.interval": f"{f.checkpoint_interval_ms} ms",
         "state.backend.type": f.state_backend,
+        # file checkpoint storage: the JobManager's in-memory default caps state at a few MB (checkpoints of
+        # 100k customers fail there, and the job then restarts and replays)
+        "execution.checkpointing.dir": (settings.var_dir / "flink" / "checkpoints" / job_name).resolve().as_uri(),
+        "execution.checkpointing.num-retained": "2",
         "table.exec.source.idle-timeout": f"{f.idle_timeout_s} s",
         "python.fn-execution.bundle.size": str(f.python_bundle_size),
         "python.fn-execution.bundle.time": str(f.python_bundle_time_ms),
