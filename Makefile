@@ -65,6 +65,8 @@ lint: venv
 	@$(VENV)/bin/mypy .
 
 bench: setup
+	@mkdir -p var
+	@$(VENV)/bin/cxm up --no-flink-cluster
 	@$(VENV)/bin/python -m bench
 
 clean:
