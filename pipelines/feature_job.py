@@ -27,7 +27,7 @@ if __package__ in (None, ""):  # `flink run -py pipelines/feature_job.py`: make 
 
 from cxm.config import EVENT_KINDS, Settings, load_settings
 from pipelines import feature_sql as fsql
-from pipelines.flink_env import FeatureJobConfig, create_env, set_state_ttls
+from pipelines.flink_env import FeatureJobConfig, create_env, set_kafka_source_options, set_state_ttls
 
 if TYPE_CHECKING:
     from pyflink.table import StreamTableEnvironment, TableResult
@@ -112,10 +112,19 @@ def run_feature_job(settings: Settings, bounded: bool, job: FeatureJobConfig | N
 
     job = job or FeatureJobConfig()
     t_env, stmt_set = create_job(settings, job, topics or Topics.of(settings), bounded, stores, extra_conf)
-    # PyFlink 2.2's StatementSet.compile_plan/CompiledPlan wrappers are broken: use the Java objects directly
-    compiled = stmt_set._j_statement_set.compilePlan().asJsonString()
-    plan_json, changed = set_state_ttls(compiled, {"stream-exec-deduplicate": job.dedup_ttl_ms})
-    log.info("state TTLs set in the plan: %s", changed)
+    if job.plan_path is not None and job.plan_path.exists():
+        plan_json = job.plan_path.read_text(encoding="utf-8")
+        bound = {"scan.bounded.mode": "latest-offset"} if bounded else {}
+        plan_json, n_sources = set_kafka_source_options(plan_json, bound)
+        log.info("executing the stored plan %s (%d sources, bounded=%s)", job.plan_path, n_sources, bounded)
+    else:
+        # PyFlink 2.2's StatementSet.compile_plan/CompiledPlan wrappers are broken: use the Java objects directly
+        compiled = stmt_set._j_statement_set.compilePlan().asJsonString()
+        plan_json, changed = set_state_ttls(compiled, {"stream-exec-deduplicate": job.dedup_ttl_ms})
+        log.info("state TTLs set in the plan: %s", changed)
+        if job.plan_path is not None:
+            job.plan_path.parent.mkdir(parents=True, exist_ok=True)
+            job.plan_path.write_text(plan_json, encoding="utf-8")
     t_env._before_execute()
     j_plan = t_env._j_tenv.loadPlan(PlanReference.from_json_string(plan_json)._j_plan_reference)
     result = TableResult(j_plan.execute())

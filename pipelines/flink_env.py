@@ -43,6 +43,10 @@ class FeatureJobConfig(BaseSettings):
     state_ttl_ms: int = Field(default=35 * DAY_MS, ge=1000, description="per-customer state of inactive customers")
     checkpoint_dir: Path | None = Field(default=None, description="file system checkpoint storage (None: job manager)")
     restore_path: Path | None = Field(default=None, description="savepoint / retained checkpoint to resume from")
+    plan_path: Path | None = Field(
+        default=None,
+        description="compiled plan (JSON): written when missing, executed when present; operator ids of a resumed "
+        "job must match the checkpoint's, and a fresh compilation does not guarantee that")
     retain_checkpoints: bool = True
     restart_attempts: int = Field(default=3, ge=0, description="fixed-delay restarts before the job fails")
     watermark_emit: Literal["on-event", "on-periodic"] = Field(
@@ -109,3 +113,35 @@ def set_state_ttls(plan_json: str, ttl_by_node: dict[str, int]) -> tuple[str, di
                     st["ttl"] = f"{int(ttl)} ms"
                     changed[prefix] += 1
     return json.dumps(doc), changed
+
+
+def set_kafka_source_options(plan_json: str, options: dict[str, str]) -> tuple[str, int]:
+    """Add options to every Kafka *source* table of a compiled plan (e.g. a bounded end for a resumed run:
+    the node ids, hence the operator ids the checkpoint refers to, stay the same).
+
+    >>> plan = json.dumps({"nodes": [{"type": "stream-exec-table-source-scan_1", "scanTableSource": {"table": {
+    ...     "resolvedTable": {"options": {"connector": "kafka", "scan.startup.mode": "earliest-offset"}}}}}]})
+    >>> new, n = set_kafka_source_options(plan, {"scan.bounded.mode": "latest-offset"})
+    >>> n, "latest-offset" in new
+    (1, True)
+    """
+    doc: dict[str, Any] = json.loads(plan_json)
+    count = 0
+
+    def visit(node: Any) -> None:
+        nonlocal count
+        if isinstance(node, dict):
+            opts = node.get("options")
+            if isinstance(opts, dict) and opts.get("connector") == "kafka" and "scan.startup.mode" in opts:
+                opts.update(options)
+                count += 1
+            for v in node.values():
+                visit(v)
+        elif isinstance(node, list):
+            for v in node:
+                visit(v)
+
+    for node in doc.get("nodes", []):
+        if str(node.get("type", "")).startswith("stream-exec-table-source-scan"):
+            visit(node)
+    return json.dumps(doc), count
