@@ -54,6 +54,9 @@ run: setup
 	@$(VENV)/bin/cxm run
 
 test: setup
+	@mkdir -p var
+	@$(VENV)/bin/ruff check .
+	@$(VENV)/bin/mypy .
 	@$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 unit: setup
@@ -61,7 +64,6 @@ unit: setup
 
 lint: venv
 	@$(VENV)/bin/ruff check .
-	@$(VENV)/bin/ruff format --check . || true
 	@$(VENV)/bin/mypy .
 
 bench: setup
