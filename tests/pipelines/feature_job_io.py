@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -50,7 +50,7 @@ def fresh_topics(new_topic: Callable[..., str], partitions: int = 1) -> Topics:
     )
 
 
-def produce_raw(bootstrap: str, messages: list[tuple[str, bytes, bytes | None]]) -> None:
+def produce_raw(bootstrap: str, messages: Sequence[tuple[str, bytes, bytes | None]]) -> None:
     """(topic, value, key) in order; one flush at the end keeps the order per partition."""
     producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5, "enable.idempotence": True})
     for topic, value, key in messages:

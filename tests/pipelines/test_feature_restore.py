@@ -35,7 +35,7 @@ def _flush_event(kind: str, end: str) -> dict[str, Any]:
     from tests.pipelines.feature_job_io import event
 
     when = to_rfc3339_ms(parse_rfc3339(end) + timedelta(hours=1))
-    fields: dict[str, Any] = {
+    fields: dict[str, dict[str, Any]] = {
         "clickstream": {"page": "home", "session_id": "s", "device": "web"},
         "call": {"call_id": "x", "direction": "inbound", "reason": "other", "wait_s": 0, "talk_s": 0,
                  "resolved": True, "sentiment": 0},
