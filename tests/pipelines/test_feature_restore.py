@@ -35,7 +35,7 @@ def _flush_event(kind: str, end: str) -> dict[str, Any]:
     from tests.pipelines.feature_job_io import event
 
     when = to_rfc3339_ms(parse_rfc3339(end) + timedelta(hours=1))
-    fields: dict[str, dict[str, Any]] = {
+    by_kind: dict[str, dict[str, Any]] = {
         "clickstream": {"page": "home", "session_id": "s", "device": "web"},
         "call": {"call_id": "x", "direction": "inbound", "reason": "other", "wait_s": 0, "talk_s": 0,
                  "resolved": True, "sentiment": 0},
@@ -49,7 +49,8 @@ def _flush_event(kind: str, end: str) -> dict[str, Any]:
         "consent": {"channel": "email", "granted": True},
         "profile": {"timezone": "UTC", "preferred_channel": "email", "home_lat": 0.0, "home_lon": 0.0,
                     "signup_time": end},
-    }[kind]
+    }
+    fields = by_kind[kind]
     return event(kind, f"flush-{kind}-0000", FLUSH, when, **fields)
 
 
