@@ -20,7 +20,7 @@ check-tools:
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) is missing: install Python 3.11"; exit 1; }
 
 venv: $(VENV_STAMP)
-$(VENV_STAMP): $(LOCK) pyproject.toml
+$(VENV_STAMP):  # the name carries a hash of the lock and pyproject.toml: no mtime checks (fresh clones)
 	@echo "setup: virtual environment $(VENV) from $(LOCK)"
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@$(PY) -m pip install -q --upgrade pip==24.3.1
@@ -29,7 +29,7 @@ $(VENV_STAMP): $(LOCK) pyproject.toml
 	@rm -f $(VENV)/.stamp-*; touch $@
 
 jars: $(JARS_STAMP)
-$(JARS_STAMP): infra/maven/flink/pom.xml infra/maven/kafka/pom.xml
+$(JARS_STAMP):  # the name carries a hash of the poms
 	@echo "setup: jars from Maven Central into $(CACHE)/jars"
 	@for p in flink kafka; do rm -rf $(CACHE)/jars/$$p; \
 	  mvn -q -B -f infra/maven/$$p/pom.xml dependency:copy-dependencies -DoutputDirectory=$(CACHE)/jars/$$p || exit 1; done
