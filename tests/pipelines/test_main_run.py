@@ -7,7 +7,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from cxm.config import Settings
+from cxm.config import EVENT_KINDS, Settings
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -29,16 +29,7 @@ def test_main_run_events_to_decisions(settings: Settings, kafka_bootstrap: str, 
     assert summary.decisions > 0.5 * summary.feature_rows
     assert decisions["decision_id"].is_unique
     assert len(lat) == summary.decisions
-    assert set(decisions["trigger"]) <= {
-        "clickstream",
-        "call",
-        "complaint",
-        "gps",
-        "purchase",
-        "response",
-        "consent",
-        "profile",
-    }
+    assert set(decisions["trigger"]) <= set(EVENT_KINDS)
     # the simulator read the decisions back and responded
     assert result.sim_summary["decisions"] > 0
     assert result.writer_stats["rows_written"] > 0

@@ -19,6 +19,7 @@ from simulator.engine import Simulation
 from simulator.population import DAY_MS
 from simulator.run import Pacer, run
 from simulator.sinks import FileSink, write_truth
+from tests.simulator.fakes import FakeMessage
 
 FAULTS = FaultRates(malformed=0.004, missing_field=0.004, duplicate=0.004, out_of_order=0.004, late=0.004)
 
@@ -47,26 +48,6 @@ def test_same_seed_byte_identical(tmp_path: Path) -> None:
     assert a["events/clickstream.jsonl"] != c["events/clickstream.jsonl"]
 
 
-class _Msg:
-    def __init__(self, v: bytes, off: int, topic: str) -> None:
-        self.v, self.off, self.t = v, off, topic
-
-    def value(self) -> bytes:
-        return self.v
-
-    def key(self) -> None:
-        return None
-
-    def topic(self) -> str:
-        return self.t
-
-    def partition(self) -> int:
-        return 0
-
-    def offset(self) -> int:
-        return self.off
-
-
 class _Prod:
     def __init__(self) -> None:
         self.sent: list[tuple[str, dict[str, Any]]] = []
@@ -91,7 +72,7 @@ def test_every_injected_fault_reaches_its_path() -> None:
     seen_ooo = 0
     for b in batches:
         router = Router(prod, "dlq", late_topic="late", deduper=Deduper(), allowed_lateness_ms=3_600_000)
-        msgs = [_Msg(s.encode(), i, b.kind) for i, s in enumerate(b.wire.lines.to_pylist())]
+        msgs = [FakeMessage(s.encode(), i, b.kind) for i, s in enumerate(b.wire.lines.to_pylist())]
         res = router.route(msgs)
         seen_ooo += res.out_of_order
     dead: dict[str, set[str]] = {}

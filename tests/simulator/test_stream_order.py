@@ -16,6 +16,7 @@ from events.timefmt import parse_rfc3339, to_epoch_ms
 from simulator.config import FaultRates, SimConfig
 from simulator.engine import KindBatch, Simulation
 from simulator.run import Pacer, run
+from tests.simulator.fakes import FakeMessage
 
 #: The streaming feature job's watermark: an event behind (max event time seen on its partition - 2 s) is late.
 WATERMARK_DELAY_MS = 2_000
@@ -46,8 +47,15 @@ def _decisions(sim: Simulation) -> Any:
             return []
         t = sim.now.isoformat()
         return [
-            {"decision_id": f"d{sim.tick}-{i}", "customer_id": f"c{i:07d}", "decided_at": t, "send_at": t,
-             "action_id": "promo", "action_kind": "marketing", "channel": "email"}
+            {
+                "decision_id": f"d{sim.tick}-{i}",
+                "customer_id": f"c{i:07d}",
+                "decided_at": t,
+                "send_at": t,
+                "action_id": "promo",
+                "action_kind": "marketing",
+                "channel": "email",
+            }
             for i in range(sim.tick % 7, sim.st.n, sim.st.n // 40)
         ]
 
@@ -111,26 +119,6 @@ def test_event_time_never_goes_back_within_and_across_flushes(paced: bool, flush
     assert {k: v for k, v in back.items() if v[1] > MAX_BACK_MS} == {}
 
 
-class _Msg:
-    def __init__(self, v: bytes, off: int, topic: str) -> None:
-        self.v, self.off, self.t = v, off, topic
-
-    def value(self) -> bytes:
-        return self.v
-
-    def key(self) -> None:
-        return None
-
-    def topic(self) -> str:
-        return self.t
-
-    def partition(self) -> int:
-        return 0
-
-    def offset(self) -> int:
-        return self.off
-
-
 class _Prod:
     def __init__(self) -> None:
         self.sent: list[dict[str, Any]] = []
@@ -160,15 +148,14 @@ def test_out_of_order_faults_are_disorder_and_late_faults_are_late_for_the_job()
     ooo = 0
     for kind, lines in sink.lines.items():
         router = Router(prod, "dlq", late_topic="late", allowed_lateness_ms=WATERMARK_DELAY_MS)
-        res = router.route([_Msg(s.encode(), i, kind) for i, s in enumerate(lines)])
+        res = router.route([FakeMessage(s.encode(), i, kind) for i, s in enumerate(lines)])
         valid |= {e["event_id"] for e in res.valid}
         ooo += res.out_of_order
     late = {r["event_id"] for r in prod.sent if r["error_kind"] == "late"}
     assert late == by_fault["late"]
     assert by_fault["out_of_order"] <= valid
     assert ooo >= 0.9 * len(by_fault["out_of_order"])  # they really arrive behind a newer event
-    shifts = [int(d.split()[2]) for d, f in zip(sim.faults["detail"], sim.faults["fault"], strict=True)
-              if f == "late"]
+    shifts = [int(d.split()[2]) for d, f in zip(sim.faults["detail"], sim.faults["fault"], strict=True) if f == "late"]
     assert min(shifts) >= WATERMARK_DELAY_MS + 30_000  # well beyond the lateness, not at its edge
 
 
