@@ -17,7 +17,6 @@ Run: ``python -m pipelines.decision_job [--bounded]`` (mini-cluster) or ``flink 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import uuid
 from typing import TYPE_CHECKING, Any
@@ -138,6 +137,7 @@ def make_decide_udf(s: Settings) -> Any:
             counter.inc()
 
         def eval(self, *cols: Any) -> Any:
+            import orjson
             import pandas as pd
 
             frame = pd.DataFrame(dict(zip(names, cols, strict=True)))
@@ -150,7 +150,8 @@ def make_decide_udf(s: Settings) -> Any:
                 for c in r["candidates"]:
                     if c["status"] == "blocked" and c.get("policy"):
                         self._count("blocked", str(c["policy"]))
-            return pd.Series([json.dumps(r, separators=(",", ":")) for r in records], dtype=object)
+            opt = orjson.OPT_SERIALIZE_NUMPY
+            return pd.Series([orjson.dumps(r, option=opt).decode() for r in records], dtype=object)
 
     input_types = [DataTypes.STRING(), DataTypes.STRING(), DataTypes.BIGINT()]
     type_of = {
