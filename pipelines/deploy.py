@@ -90,7 +90,11 @@ def _cluster(settings: Settings) -> Any:
 
 def _flink(settings: Settings, argv: list[str], timeout_s: float = 300, env: dict[str, str] | None = None) -> str:
     cluster = _cluster(settings)
-    env = {**cluster.cli_env(), "CXM_PYTHON_EXECUTABLE": sys.executable, "PYTHONPATH": str(REPO_ROOT), **(env or {})}
+    from pipelines.main_run import child_env
+
+    env = child_env(
+        {**cluster.cli_env(), "CXM_PYTHON_EXECUTABLE": sys.executable, "PYTHONPATH": str(REPO_ROOT), **(env or {})}
+    )
     proc = subprocess.run(
         [*cluster.flink_cli(), *argv], env=env, capture_output=True, text=True, timeout=timeout_s, check=False
     )

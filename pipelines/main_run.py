@@ -76,6 +76,29 @@ def _kinds() -> tuple[str, ...]:
     return EVENT_KINDS
 
 
+#: Variables PyFlink sets in a process that has executed Python UDFs in loopback mode (local mini-cluster):
+#: inherited by a child, they make it believe it is a UDF worker and refuse to start its own gateway.
+PYFLINK_WORKER_VARS = (
+    "PYFLINK_GATEWAY_DISABLED",
+    "PYTHON_LOOPBACK_SERVER_ADDRESS",
+    "_PYFLINK_CONN_INFO_PATH",
+    "BOOT_LOG_DIR",
+    "_PYTHON_WORKER_MEMORY_LIMIT",
+)
+
+
+def child_env(extra: dict[str, str]) -> dict[str, str]:
+    """The environment for a child job process: ours plus ``extra``, minus PyFlink's worker variables.
+
+    >>> os.environ["PYFLINK_GATEWAY_DISABLED"] = "true"
+    >>> "PYFLINK_GATEWAY_DISABLED" in child_env({"A": "1"}), child_env({"A": "1"})["A"]
+    (False, '1')
+    >>> del os.environ["PYFLINK_GATEWAY_DISABLED"]
+    """
+    merged = {**os.environ, **extra}
+    return {k: v for k, v in merged.items() if k not in PYFLINK_WORKER_VARS}
+
+
 @dataclass
 class JobProcess:
     """A PyFlink job running on its own local mini-cluster in a child process."""
@@ -91,7 +114,7 @@ class JobProcess:
         with self.log.open("wb") as out:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", self.module],
-                env={**os.environ, **self.env, "PYTHONPATH": str(REPO_ROOT)},
+                env=child_env({**self.env, "PYTHONPATH": str(REPO_ROOT)}),
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
