@@ -27,10 +27,17 @@ def test_feature_job_on_standalone_cluster(settings: Settings, kafka_bootstrap: 
         p = Producer({"bootstrap.servers": kafka_bootstrap})
         topic = s.topics.events("clickstream")
         for i, minute in enumerate((0, 10, 20, 90)):  # the last click moves the watermark past the others
-            e = event("clickstream", f"cl-{i}", "k1", at(minutes=minute), page="cancel" if i == 1 else "home",
-                      session_id="s", device="web")
-            p.produce(topic, key=b"k1", value=json.dumps(e).encode())
-        p.produce(topic, key=b"k1", value=b"{not json")
+            e = event(
+                "clickstream",
+                f"cluster-evt-{i}",
+                "cust-k1",
+                at(minutes=minute),
+                page="cancel" if i == 1 else "home",
+                session_id="s",
+                device="web",
+            )
+            p.produce(topic, key=b"cust-k1", value=json.dumps(e).encode())
+        p.produce(topic, key=b"cust-k1", value=b"{not json")
         p.flush(30)
         rows = [r for r in read_json(kafka_bootstrap, s.topics.features, idle_s=5.0) if r["group"] == "clickstream"]
         dead = read_json(kafka_bootstrap, s.topics.dead_letter, idle_s=2.0)
