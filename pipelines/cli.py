@@ -88,7 +88,7 @@ def smoke(
 def run_main(
     customers: int = typer.Option(1500, help="simulated customers"),
     days: float = typer.Option(14.0, help="simulated days"),
-    rate: float = typer.Option(4000.0, help="max events per second into Kafka (0 = unlimited)"),
+    rate: float = typer.Option(2000.0, help="max events per second into Kafka (0 = unlimited)"),
     seed: int = typer.Option(42, help="simulator seed"),
     unbounded: bool = typer.Option(False, help="keep the jobs running until Ctrl-C"),
     report: Path = typer.Option(Path("var/report.html"), help="where to write the HTML report"),

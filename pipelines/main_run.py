@@ -26,7 +26,7 @@ from cxm.config import REPO_ROOT, Settings, TopicSpec
 class RunOptions:
     customers: int = 1500
     days: float = 14.0
-    rate: float = 4000.0
+    rate: float = 2000.0
     seed: int = 42
     start: str = "2026-11-01T00:00:00Z"
     faults: float = 0.002
