@@ -32,7 +32,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import fastjsonschema
 import orjson
@@ -51,17 +51,7 @@ ErrorKind = Literal[
     "late",
 ]
 
-ERROR_KINDS: tuple[str, ...] = (
-    "not_json",
-    "not_object",
-    "unknown_kind",
-    "missing_field",
-    "wrong_type",
-    "out_of_range",
-    "bad_event_time",
-    "duplicate",
-    "late",
-)
+ERROR_KINDS: tuple[str, ...] = get_args(ErrorKind)
 
 _TYPE_RULES = frozenset({"type"})
 _TIME_FIELDS = frozenset({"event_time"})

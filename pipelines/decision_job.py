@@ -129,27 +129,35 @@ def make_decide_udf(s: Settings) -> Any:
             self.total = self.metrics.counter("decisions")
             self.degraded = self.metrics.counter("decisions_degraded")
 
-        def _count(self, group: str, key: str) -> None:
+        def _count(self, group: str, key: str, n: int) -> None:
             counter = self.counters.get((group, key))
             if counter is None:
                 counter = self.metrics.add_group(group, key).counter("count")
                 self.counters[(group, key)] = counter
-            counter.inc()
+            counter.inc(n)
 
         def eval(self, *cols: Any) -> Any:
+            from collections import Counter
+
             import orjson
             import pandas as pd
 
             frame = pd.DataFrame(dict(zip(names, cols, strict=True)))
             records = self.stage.decide_frame(frame)
             self.total.inc(len(records))
-            for r in records:
-                self._count("action", r["action_id"] or "no_action")
-                if not r["context_known"]:
-                    self.degraded.inc()
-                for c in r["candidates"]:
-                    if c["status"] == "blocked" and c.get("policy"):
-                        self._count("blocked", str(c["policy"]))
+            # counted per batch, one counter update per key (not per record)
+            actions = Counter(r["action_id"] or "no_action" for r in records)
+            blocked = Counter(
+                str(c["policy"])
+                for r in records
+                for c in r["candidates"]
+                if c["status"] == "blocked" and c.get("policy")
+            )
+            self.degraded.inc(sum(1 for r in records if not r["context_known"]))
+            for key, n in actions.items():
+                self._count("action", key, n)
+            for key, n in blocked.items():
+                self._count("blocked", key, n)
             opt = orjson.OPT_SERIALIZE_NUMPY
             return pd.Series([orjson.dumps(r, option=opt).decode() for r in records], dtype=object)
 

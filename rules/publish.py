@@ -1,6 +1,7 @@
 """A thin Kafka publisher for decisions: key = customer_id, value = the JSON record, configurable topic.
 
->>> cfg = PublisherConfig(bootstrap="127.0.0.1:9092", topic="decisions")
+>>> from cxm.config import Settings
+>>> cfg = PublisherConfig.from_settings(Settings.defaults())
 >>> cfg.producer_config()["enable.idempotence"]
 True
 """

@@ -88,23 +88,9 @@ def random_inputs(n: int, seed: int = 0) -> list[dict[str, Any]]:
                 row[name] = int(rng.random() < 0.08) * rng.choice([1, 2])
             elif f.dtype == "int" and name.startswith("clicks"):
                 row[name] = rng.randint(0, 40)
-        stage = (
-            "in_crisis"
-            if trouble and rng.random() < 0.7
-            else rng.choice((*STAGES[:3], "recovering", "at_risk"))
-        )
+        stage = "in_crisis" if trouble and rng.random() < 0.7 else rng.choice((*STAGES[:3], "recovering", "at_risk"))
         row.update(stage=stage, churn_risk=rng.betavariate(2, 5), model_version="bench")
-        for kind in (
-            "marketing",
-            "upsell",
-            "service",
-            "survey",
-            "retention_offer",
-            "agent_call",
-            "credit",
-            "loyalty_reward",
-            "greeting",
-        ):
+        for kind in ACTION_KINDS:
             row[f"propensity_{kind}"] = rng.betavariate(1.5, 8)
         row.update(
             customer_id=f"c{k:06d}",

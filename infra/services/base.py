@@ -100,6 +100,17 @@ class ManagedProcess:
         self.pid_file.write_text(str(proc.pid))
         return proc.pid
 
+    def status(self, probe: Callable[[], object], where: str) -> str:
+        """One status line: stopped, running but not answering ``probe``, or healthy."""
+        pid = self.pid()
+        if pid is None:
+            return "stopped"
+        try:
+            probe()
+        except Exception:
+            return f"running (pid {pid}) but not answering on {where}"
+        return f"healthy (pid {pid}) on {where}"
+
     def stop(self, timeout_s: float = 30.0) -> bool:
         """SIGTERM, wait, then SIGKILL. Returns True when a process was stopped."""
         pid = self.pid()

@@ -127,20 +127,11 @@ class KafkaBroker:
                 str(props),
             ],
         )
-        wait_until(
-            self.healthy, self.settings.service_timeout_s, f"Kafka on {k.bootstrap}", self.proc.log_file
-        )
+        wait_until(self.healthy, self.settings.service_timeout_s, f"Kafka on {k.bootstrap}", self.proc.log_file)
         return f"started on {k.bootstrap}"
 
     def stop(self) -> bool:
         return self.proc.stop(timeout_s=30)
 
     def status(self) -> str:
-        pid = self.proc.pid()
-        if pid is None:
-            return "stopped"
-        try:
-            self.healthy()
-        except Exception:
-            return f"running (pid {pid}) but not answering on {self.settings.kafka.bootstrap}"
-        return f"healthy (pid {pid}) on {self.settings.kafka.bootstrap}"
+        return self.proc.status(self.healthy, self.settings.kafka.bootstrap)

@@ -63,11 +63,4 @@ class RedisServer:
         return self.proc.stop(timeout_s=10)
 
     def status(self) -> str:
-        pid = self.proc.pid()
-        if pid is None:
-            return "stopped"
-        try:
-            self.healthy()
-        except OSError:
-            return f"running (pid {pid}) but not answering"
-        return f"healthy (pid {pid}) on {self.settings.redis.connection_string}"
+        return self.proc.status(self.healthy, self.settings.redis.connection_string)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import jsonschema
 
+from features.names import ACTION_KINDS
 from rules.decision import Decision
 from rules.engine import DecisionContext, PolicySet
 from rules.policies import DEFAULT_POLICY_DIR
@@ -53,22 +54,7 @@ def test_record_matches_published_schema(policy_set: PolicySet) -> None:
         (base_features(calls_24h=1, last_call_sentiment=-0.9), base_scores()),
         (
             base_features(),
-            base_scores(
-                **{
-                    f"propensity_{k}": 0.0
-                    for k in (
-                        "marketing",
-                        "upsell",
-                        "service",
-                        "survey",
-                        "retention_offer",
-                        "agent_call",
-                        "credit",
-                        "loyalty_reward",
-                        "greeting",
-                    )
-                }
-            ),
+            base_scores(**{f"propensity_{k}": 0.0 for k in ACTION_KINDS}),
         ),
         (None, None),
     ]
@@ -91,10 +77,7 @@ def test_decision_id_is_deterministic_for_replays(policy_set: PolicySet) -> None
 
 
 def test_batch_form_equals_single_decisions(policy_set: PolicySet) -> None:
-    inputs = [
-        (base_features(days_in_crisis=float(i)), base_scores(), DecisionContext(f"c{i}"), NOON)
-        for i in range(6)
-    ]
+    inputs = [(base_features(days_in_crisis=float(i)), base_scores(), DecisionContext(f"c{i}"), NOON) for i in range(6)]
     many = policy_set.decide_many(inputs)
     assert [d.to_record() for d in many] == [policy_set.decide(*x).to_record() for x in inputs]
     assert all(isinstance(d, Decision) for d in many)
