@@ -131,6 +131,10 @@ class DecisionSettings(_Strict):
     refresh_s: float = Field(default=5.0, gt=0)
     delivery: Literal["exactly-once", "at-least-once"] = "at-least-once"
     transaction_timeout_ms: int = 600_000
+    #: Decide at most once per customer per ``coalesce_ms`` of processing time, on the customer's latest full
+    #: context (a processing-time TUMBLE window in the decision job's SQL; the record's ``coalesced`` field says
+    #: how many changelog rows it covers). 0: one decision per changelog row.
+    coalesce_ms: int = Field(default=200, ge=0, le=60_000)
 
 
 class LearnerSettings(_Strict):

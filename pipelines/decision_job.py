@@ -6,7 +6,11 @@ Wiring only; the logic lives in :mod:`pipelines.decision_stage` (pure Python, ba
    in Flink SQL (``LAST_VALUE`` over an unbounded per-customer OVER window, which skips the NULLs of the other
    groups): the full stored context of a customer, every time any group changes, stamped with the event time
    of the trigger, as an append-only stream.
-2. A **vectorised (pandas) UDF** decides one Arrow batch at a time (derive -> River ``*_many`` scoring ->
+2. Coalescing (``decisions.coalesce_ms``, default 200 ms; JVM side): a processing-time TUMBLE window keeps per
+   customer only the latest merged context, the trigger and event time of the newest row and the number of rows
+   it covers, so a customer gets at most one decision per interval (``coalesced`` in the record). A bounded run
+   (``--bounded``) decides per row: Flink does not fire pending processing-time timers at the end of input.
+3. A **vectorised (pandas) UDF** decides one Arrow batch at a time (derive -> River ``*_many`` scoring ->
    compiled policies), writing decision records keyed by customer to ``decisions``. Delivery is at-least-once
    with deterministic decision ids (readers de-duplicate) or exactly-once with Kafka transactions
    (``CXM_DECISIONS__DELIVERY=exactly-once``; read_committed readers).
@@ -89,24 +93,50 @@ def decisions_sink_ddl(s: Settings, job_tag: str) -> str:
         )"""
 
 
-def decisions_query() -> str:
-    """Merge the groups' rows per customer and decide.
+def contexts_view() -> str:
+    """Merge the groups' rows per customer: the full stored context after every changelog row.
 
     ``LAST_VALUE`` skips NULLs, so over an unbounded OVER window ordered by arrival each feature keeps its
     latest value: an append-only stream of full contexts (state = one accumulator per customer, no rows).
     """
     cols = ",\n".join(f"LAST_VALUE(`values`.`{c}`) OVER w AS `{c}`" for c in _cols())
-    args = ", ".join(["customer_id", "`trigger`", "event_ts_ms", *(f"`{c}`" for c in _cols())])
+    return f"""
+        CREATE TEMPORARY VIEW contexts AS
+        SELECT customer_id, `group` AS `trigger`, event_ts_ms, proc,
+               {cols}
+        FROM changelog
+        WHERE customer_id IS NOT NULL AND event_ts_ms IS NOT NULL
+        WINDOW w AS (PARTITION BY customer_id ORDER BY proc ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)"""
+
+
+def decisions_query(coalesce_ms: int = 200) -> str:
+    """Decide on the merged contexts, at most once per customer per ``coalesce_ms`` of processing time.
+
+    With ``coalesce_ms > 0`` a processing-time TUMBLE window keeps, per customer, only the latest context (and
+    the trigger and event time of the newest row, and how many rows it covers): Python sees one row per active
+    customer and window. ``coalesce_ms = 0`` decides on every changelog row.
+
+    >>> q = decisions_query(200)
+    >>> "TUMBLE(TABLE contexts, DESCRIPTOR(proc), INTERVAL '0.200' SECOND)" in q, "COUNT(*) AS `rows`" in q
+    (True, True)
+    >>> "TUMBLE" in decisions_query(0)
+    False
+    """
+    args = ", ".join(["customer_id", "`trigger`", "event_ts_ms", "`rows`", *(f"`{c}`" for c in _cols())])
+    if coalesce_ms <= 0:
+        inner = f"SELECT customer_id, `trigger`, event_ts_ms, CAST(1 AS BIGINT) AS `rows`, " \
+            f"{', '.join(f'`{c}`' for c in _cols())} FROM contexts"
+    else:
+        last = ",\n".join(f"LAST_VALUE(`{c}`) AS `{c}`" for c in ["trigger", "event_ts_ms", *_cols()])
+        inner = f"""
+            SELECT customer_id, COUNT(*) AS `rows`,
+                   {last}
+            FROM TABLE(TUMBLE(TABLE contexts, DESCRIPTOR(proc), INTERVAL '{coalesce_ms / 1000:.3f}' SECOND))
+            GROUP BY customer_id, window_start, window_end"""
     return f"""
         INSERT INTO decisions_sink
         SELECT customer_id, decide({args})
-        FROM (
-            SELECT customer_id, `group` AS `trigger`, event_ts_ms,
-                   {cols}
-            FROM changelog
-            WHERE customer_id IS NOT NULL AND event_ts_ms IS NOT NULL
-            WINDOW w AS (PARTITION BY customer_id ORDER BY proc ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
-        )"""
+        FROM ({inner})"""
 
 
 def make_decide_udf(s: Settings) -> Any:
@@ -114,7 +144,7 @@ def make_decide_udf(s: Settings) -> Any:
     from pyflink.table import DataTypes
     from pyflink.table.udf import FunctionContext, ScalarFunction, udf
 
-    names = ["customer_id", "trigger", "event_ts_ms", *_cols()]
+    names = ["customer_id", "trigger", "event_ts_ms", "rows", *_cols()]
     policy_dir, models_dir, refresh_s = s.decisions.policy_dir, s.decisions.models_dir, s.decisions.refresh_s
 
     class Decide(ScalarFunction):
@@ -161,7 +191,7 @@ def make_decide_udf(s: Settings) -> Any:
             opt = orjson.OPT_SERIALIZE_NUMPY
             return pd.Series([orjson.dumps(r, option=opt).decode() for r in records], dtype=object)
 
-    input_types = [DataTypes.STRING(), DataTypes.STRING(), DataTypes.BIGINT()]
+    input_types = [DataTypes.STRING(), DataTypes.STRING(), DataTypes.BIGINT(), DataTypes.BIGINT()]
     type_of = {
         "int": DataTypes.BIGINT(),
         "float": DataTypes.DOUBLE(),
@@ -181,8 +211,11 @@ def build(s: Settings, bounded: bool, job_name: str = "cxm-decisions") -> tuple[
     t_env.create_temporary_function("decide", make_decide_udf(s))
     t_env.execute_sql(changelog_source_ddl(s, f"cxm-decisions-{tag}", bounded))
     t_env.execute_sql(decisions_sink_ddl(s, tag))
+    t_env.execute_sql(contexts_view())
     stmts = t_env.create_statement_set()
-    stmts.add_insert_sql(decisions_query())
+    # Flink quiesces pending processing-time timers at the end of a bounded input (the last window would never
+    # fire), so a bounded run decides on every row.
+    stmts.add_insert_sql(decisions_query(0 if bounded else s.decisions.coalesce_ms))
     return t_env, stmts
 
 

@@ -15,7 +15,7 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 SCHEMA_VERSION = 1
 
@@ -24,8 +24,8 @@ def rfc3339(ts: datetime) -> str:
     """RFC 3339 UTC with milliseconds and ``Z``; naive datetimes are rejected."""
     if ts.tzinfo is None:
         raise ValueError("timezone-aware datetime required")
-    u = ts.astimezone(UTC)
-    return f"{u:%Y-%m-%dT%H:%M:%S}.{u.microsecond // 1000:03d}Z"
+    u = ts if ts.tzinfo is UTC else ts.astimezone(UTC)
+    return u.replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"  # truncates to ms, like strftime
 
 
 def decision_id(
@@ -41,9 +41,14 @@ def decision_id(
     return hashlib.sha256(f"{customer_id}|{anchor}|{policy_version}".encode()).hexdigest()[:32]
 
 
-@dataclass(frozen=True, slots=True)
-class Candidate:
-    """A candidate that was not chosen: status lost, blocked or deferred, with the policy and reason."""
+class Candidate(NamedTuple):
+    """A candidate that was not chosen: status lost, blocked or deferred, with the policy and reason.
+
+    An immutable named tuple (about 20 per decision: cheaper to build than a frozen dataclass).
+
+    >>> Candidate("a1", "marketing", "mkt", "lost", None, "no propensity", 0.1234567).to_record()["priority"]
+    0.123457
+    """
 
     action_id: str
     kind: str
@@ -54,6 +59,7 @@ class Candidate:
     priority: float
 
     def to_record(self) -> dict[str, Any]:
+        p = self.priority
         return {
             "action_id": self.action_id,
             "kind": self.kind,
@@ -61,7 +67,7 @@ class Candidate:
             "status": self.status,
             "policy": self.policy,
             "reason": self.reason,
-            "priority": round(self.priority, 6),
+            "priority": round(p, 6) if p else p,  # most candidates are blocked with priority 0
         }
 
 

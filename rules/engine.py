@@ -101,6 +101,9 @@ class PolicySet:
         }
         self._blocking = tuple(p for p in policies if p.kind in ("block", "gate", "suppress"))
         self._by = {k: tuple(v) for k, v in by.items()}
+        self._consent = tuple((p, frozenset(p.targets)) for p in self._by["consent"])
+        self._consent_reason = {p.id: p.reason for p in self._by["consent"]}
+        self._caps = tuple((p, frozenset(p.targets)) for p in self._by["cap"])
         self._dept_idx = {
             d: tuple(i for i, a in enumerate(self.actions) if a.department == d)
             for d in catalogue.departments
@@ -208,25 +211,19 @@ class PolicySet:
                         "cooldown",
                         f"cool-down: delivered {h:.0f} h ago (min {a.cooldown_days:g} d)",
                     )
-        # channels: removed[i][channel] = (policy id, reason)
+        # channel removals, in policy order (the first policy to remove a channel of an action names it):
+        # (target indices, removed channels, policy id, reason or None for "<consent reason>: <channel>")
         inbound = ctx.inbound_channel
-        removed: dict[int, dict[str, tuple[str, str]]] = {}
-        for p in self._by["consent"]:
-            off = [ch for ch, key in _CONSENT if not r[key]]
+        removals: list[tuple[frozenset[int], tuple[str, ...], str, str | None]] = []
+        for p, tset in self._consent:
+            off = tuple(ch for ch, key in _CONSENT if not r[key])
             if off:
-                for i in p.targets:
-                    d = removed.setdefault(i, {})
-                    for ch in off:
-                        d.setdefault(ch, (p.id, f"{p.reason}: {ch}"))
-        for p in self._by["cap"]:
+                removals.append((tset, off, p.id, None))
+        for p, tset in self._caps:
             if r[p.counter] >= p.max and (p.when is None or p.when.fn(r)):
-                chans = (p.channel,) if p.channel else CHANNELS
-                why = f"{p.reason} ({r[p.counter]} in a {p.per}, max {p.max})"
-                for i in p.targets:
-                    d = removed.setdefault(i, {})
-                    for ch in chans:
-                        if ch != inbound:
-                            d.setdefault(ch, (p.id, why))
+                chans = tuple(ch for ch in ((p.channel,) if p.channel else CHANNELS) if ch != inbound)
+                if chans:
+                    removals.append((tset, chans, p.id, f"{p.reason} ({r[p.counter]} in a {p.per}, max {p.max})"))
         extra: dict[int, str] = {}
         weight = [1.0] * n
         applied: list[list[str]] = [[] for _ in range(n)]
@@ -243,7 +240,14 @@ class PolicySet:
             if blocked[i] is not None:
                 continue
             chans = a.channels if i not in extra or inbound in a.channels else (*a.channels, inbound)
-            rm = removed.get(i)
+            rm: dict[str, tuple[str, str]] | None = None
+            for tset, gone, pid, why in removals:
+                if i in tset:
+                    for c in chans:
+                        if c in gone and (rm is None or c not in rm):
+                            if rm is None:
+                                rm = {}
+                            rm[c] = (pid, why if why is not None else f"{self._consent_reason[pid]}: {c}")
             ok = [c for c in chans if c not in rm] if rm else chans
             if not ok and rm:
                 pid = rm[chans[0]][0]
