@@ -7,7 +7,7 @@ CACHE ?= $(HOME)/.cache/cx-membrane
 export CXM_CACHE_DIR ?= $(CACHE)
 LOCK := infra/requirements.lock
 VENV_STAMP := $(VENV)/.stamp-$(shell cat $(LOCK) pyproject.toml 2>/dev/null | sha1sum | cut -c1-12)
-JARS_STAMP := $(CACHE)/jars/.stamp-$(shell cat infra/maven/*/pom.xml 2>/dev/null | sha1sum | cut -c1-12)
+JARS_STAMP := $(CACHE)/jars/.stamp-$(shell cat infra/maven/*/pom.xml pipelines/jvm/pom.xml $$(find pipelines/jvm/src -type f | sort) 2>/dev/null | sha1sum | cut -c1-12)
 PYTEST_ARGS ?=
 
 .PHONY: setup venv jars redis-bin check-tools up down status topics run test unit lint bench clean
@@ -33,6 +33,9 @@ $(JARS_STAMP):  # the name carries a hash of the poms
 	@echo "setup: jars from Maven Central into $(CACHE)/jars"
 	@for p in flink kafka; do rm -rf $(CACHE)/jars/$$p; \
 	  mvn -q -B -f infra/maven/$$p/pom.xml dependency:copy-dependencies -DoutputDirectory=$(CACHE)/jars/$$p || exit 1; done
+	@echo "setup: the project's Flink SQL functions (pipelines/jvm) built with Maven"
+	@mvn -q -B -f pipelines/jvm/pom.xml package -Dcxm.build.dir=$(CACHE)/build/udf
+	@cp $(CACHE)/build/udf/cxm-flink-udf.jar $(CACHE)/jars/flink/
 	@rm -f $(CACHE)/jars/.stamp-*; touch $@
 
 redis-bin:

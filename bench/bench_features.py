@@ -1,9 +1,11 @@
 """Benchmark of the streaming feature job: events/s at parallelism 1 and 2, state bytes per customer.
 
 Events are simulated once into fresh topics (``bench.features.<kind>.<id>``, 2 partitions), then the job reads
-them with a bounded source (``scan.bounded.mode = latest-offset``). Throughput = events / Flink's net job
-runtime (the job's start-up before the first record is included, which makes it a lower bound). State size =
-the largest completed checkpoint (hashmap backend: full snapshots) / customers.
+them with a bounded source (``scan.bounded.mode = latest-offset``). Sustained throughput = events / the span
+between the first and the last record the job wrote to the changelog (broker timestamps): the events are all
+in Kafka before the job starts, so this is the processing rate without the job's start-up (plan compilation,
+code generation, task deployment: 10-20 s here, which Flink's "net runtime" includes; that figure is kept in the
+notes). State size = the largest completed checkpoint (hashmap backend: full snapshots) / customers.
 
     .venv/bin/python -m bench.bench_features [--customers 20000] [--days 7]
 """
@@ -98,8 +100,33 @@ def run_once(settings: Settings, topics: dict[str, str], parallelism: int, out_d
     jr = result.get_job_client().get_job_execution_result().result()
     wall = time.perf_counter() - t0
     watcher.stop()
+    first, last, rows = output_span(settings.kafka.bootstrap, outs["changelog"])
     return {"net_runtime_s": jr.get_net_runtime() / 1000.0, "wall_s": wall, "checkpoint_bytes": watcher.max_bytes,
-            "checkpoints": watcher.count}
+            "checkpoints": watcher.count, "output_span_s": (last - first) / 1000.0, "changelog_rows": rows}
+
+
+def output_span(bootstrap: str, topic: str, idle_s: float = 3.0) -> tuple[int, int, int]:
+    """(first, last) broker timestamps (ms) of a topic's records and their count, read to the end."""
+    from confluent_kafka import Consumer
+
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": f"bench-span-{uuid.uuid4().hex[:8]}",
+                  "auto.offset.reset": "earliest", "enable.auto.commit": False})
+    c.subscribe([topic])
+    first, last, rows = 2**63, 0, 0
+    idle_since = time.monotonic()
+    try:
+        while time.monotonic() - idle_since < idle_s:
+            msgs = c.consume(10_000, timeout=0.5)
+            if not msgs:
+                continue
+            idle_since = time.monotonic()
+            for m in msgs:
+                if m.error() is None:
+                    ts = m.timestamp()[1]
+                    first, last, rows = min(first, ts), max(last, ts), rows + 1
+    finally:
+        c.close()
+    return (first, last, rows) if rows else (0, 0, 0)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -118,13 +145,14 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="bench-features-") as tmp:
         for p in args.parallelism:
             r = run_once(settings, topics, p, Path(tmp))
-            eps = n_events / r["net_runtime_s"]
+            eps = n_events / max(r["output_span_s"], 1e-3)
             print(f"parallelism {p}: {r} -> {eps:,.0f} events/s")
             metrics[f"features_events_per_s_p{p}"] = round(eps)
+            metrics[f"features_events_per_s_net_runtime_p{p}"] = round(n_events / r["net_runtime_s"])
             notes[f"p{p}"] = r
             if r["checkpoint_bytes"]:
                 metrics["state_bytes_per_customer"] = round(r["checkpoint_bytes"] / args.customers, 1)
-    metrics["features_events_per_s"] = max(v for k, v in metrics.items() if k.startswith("features_events_per_s_"))
+    metrics["features_events_per_s"] = max(v for k, v in metrics.items() if k.startswith("features_events_per_s_p"))
     write_result("features", metrics, notes)
     print(metrics)
     return 0

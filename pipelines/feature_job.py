@@ -72,6 +72,7 @@ def build_plan(settings: Settings, job: FeatureJobConfig, topics: Topics, bounde
         stores = load_stores()
     boot = settings.kafka.bootstrap
     plan = JobPlan()
+    plan.ddl.extend(fsql.function_ddls())
     plan.ddl.append(fsql.record_sink_ddl("deadletter_sink", topics.dead_letter, boot))
     plan.ddl.append(fsql.record_sink_ddl("late_sink", topics.late, boot))
     for kind in kinds:

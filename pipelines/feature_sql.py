@@ -6,10 +6,10 @@ read. The job (:mod:`pipelines.feature_job`) only executes them.
 Per event kind the pipeline is::
 
     src_<kind>   Kafka, 'raw' format (one STRING column + topic/partition/offset metadata): nothing is lost
-                 in a format; rowtime ``ts`` = TO_TIMESTAMP(event_time) or 1970-01-01 when unparsable (Flink
+                 in a format; rowtime ``ts`` = CXM_RFC3339(event_time) or 1970-01-01 when unparsable (Flink
                  fails the job on a NULL rowtime, so bad rows get a time far behind any watermark and are
                  routed by ``reason`` instead); WATERMARK ts - watermark_delay_s (per partition, idle timeout)
-    chk_<kind>   typed fields via JSON_VALUE + ``reason``/``error_kind``/``field`` (NULL when valid)
+    chk_<kind>   typed fields from one parse (CXM_JSON_FIELDS) + ``reason``/``error_kind``/``field`` (NULL when valid)
     -> events.deadletter   rows with a reason (original payload, reason, topic, partition, offset)
     dv_<kind>    valid rows de-duplicated by event_id (keep first row by processing time)
     -> events.late         rows of dv with ts <= CURRENT_WATERMARK(ts)
@@ -87,18 +87,49 @@ def kind_fields(kind: str) -> list[Field]:
     return out
 
 
-def json_value(name: str, sql_type: str) -> str:
-    """Extraction of one top-level field (NULL when missing, null or not convertible).
+#: The project's Java SQL functions (``pipelines/jvm``, built by ``make jars``): class per SQL name.
+JAVA_FUNCTIONS: dict[str, str] = {
+    "CXM_JSON_FIELDS": "org.cxm.flink.JsonFields",
+    "CXM_JSON_FIELD": "org.cxm.flink.JsonField",
+    "CXM_RFC3339": "org.cxm.flink.Rfc3339",
+}
+_SPEC_TYPES = {"STRING": "s", "DOUBLE": "n", "INT": "n", "BOOLEAN": "b"}
 
-    >>> json_value("amount", "DOUBLE")
-    "TRY_CAST(JSON_VALUE(payload, '$.amount') AS DOUBLE)"
+
+def function_ddls() -> list[str]:
+    """``CREATE TEMPORARY SYSTEM FUNCTION`` statements of the Java functions (the jar is in ``pipeline.jars``).
+
+    >>> function_ddls()[0]
+    "CREATE TEMPORARY SYSTEM FUNCTION IF NOT EXISTS CXM_JSON_FIELDS AS 'org.cxm.flink.JsonFields' LANGUAGE JAVA"
     """
+    return [f"CREATE TEMPORARY SYSTEM FUNCTION IF NOT EXISTS {name} AS {sql_string(cls)} LANGUAGE JAVA"
+            for name, cls in JAVA_FUNCTIONS.items()]
+
+
+def fields_spec(fields: Sequence[Field]) -> str:
+    """The ``CXM_JSON_FIELDS`` spec of a kind: ``name:type`` (s string, n number, b boolean).
+
+    >>> fields_spec(kind_fields("gps"))[-24:]
+    'lat:n,lon:n,accuracy_m:n'
+    """
+    return ",".join(f"{f.name}:{_SPEC_TYPES.get(f.sql_type, 's')}" for f in fields)
+
+
+def json_value(index: int, sql_type: str, array: str = "jf") -> str:
+    """The typed value of the ``index``-th (0-based) field of the ``CXM_JSON_FIELDS`` array (NULL when missing,
+    null or of another JSON type).
+
+    >>> json_value(0, "DOUBLE")
+    'TRY_CAST(jf[2] AS DOUBLE)'
+    >>> json_value(1, "BOOLEAN")
+    "jf[3] = 'true'"
+    """
+    ref = f"{array}[{index + 2}]"
     if sql_type in ("DOUBLE", "INT"):
-        # JSON_VALUE ... RETURNING DOUBLE fails at runtime on integral JSON numbers (Flink 2.2 codegen casts
-        # Integer to BigDecimal): extract the text and TRY_CAST it (NULL when not a number)
-        return f"TRY_CAST(JSON_VALUE(payload, '$.{name}') AS {sql_type})"
-    ret = "" if sql_type == "STRING" else f" RETURNING {sql_type}"
-    return f"JSON_VALUE(payload, '$.{name}'{ret})"
+        return f"TRY_CAST({ref} AS {sql_type})"
+    if sql_type == "BOOLEAN":
+        return f"{ref} = 'true'"
+    return ref
 
 
 # --------------------------------------------------------------------------------------------- DDL
@@ -129,8 +160,7 @@ def source_ddl(kind: str, topic: str, bootstrap: str, group_id: str, watermark_d
   src_topic STRING METADATA FROM 'topic' VIRTUAL,
   src_partition INT METADATA FROM 'partition' VIRTUAL,
   src_offset BIGINT METADATA FROM 'offset' VIRTUAL,
-  ts AS COALESCE(TO_TIMESTAMP(JSON_VALUE(payload, '$.event_time'), '{TIME_FORMAT}'),
-                 TIMESTAMP '1970-01-01 00:00:00.000'),
+  ts AS COALESCE(CXM_RFC3339(CXM_JSON_FIELD(payload, 'event_time')), TIMESTAMP '1970-01-01 00:00:00.000'),
   pt AS PROCTIME(),
   WATERMARK FOR ts AS ts - INTERVAL '{int(watermark_delay_s)}' SECOND
 ) WITH (
@@ -197,28 +227,28 @@ def _checks(kind: str) -> list[tuple[str, str, str, str]]:
     kinds_list = ", ".join(sql_string(k) for k in properties("envelope")["kind"]["enum"])
     out.append((
         "kind IS NULL",
-        "CASE WHEN NOT (payload IS JSON) THEN 'not_json' WHEN NOT (payload IS JSON OBJECT) THEN 'not_object' "
+        "CASE WHEN jst = 'not_json' THEN 'not_json' WHEN jst = 'not_object' THEN 'not_object' "
         "ELSE 'missing_field' END",
-        "CASE WHEN NOT (payload IS JSON) THEN 'payload is not JSON' WHEN NOT (payload IS JSON OBJECT) "
+        "CASE WHEN jst = 'not_json' THEN 'payload is not JSON' WHEN jst = 'not_object' "
         "THEN 'payload is not a JSON object' ELSE 'missing field ''kind''' END",
         "kind",
     ))
     out.append((f"kind NOT IN ({kinds_list})", "'unknown_kind'", "CONCAT('unknown kind ''', kind, '''')", "kind"))
     out.append((f"kind <> {sql_string(kind)}", "'out_of_range'",
                 f"CONCAT('kind ''', kind, ''' on the topic of kind {kind}')", "kind"))
-    for f in fields:
+    for i, f in enumerate(fields):
         if f.name == "kind" or not f.required:
             continue
         if f.nullable:
-            # JSON_EXISTS is false for an explicit null: look for the key itself
-            cond = f"NOT (JSON_EXISTS(payload, '$.{f.name}') OR REGEXP(payload, '\"{f.name}\"\\s*:'))"
+            # an explicit null counts as present: the key's flag in the CXM_JSON_FIELDS status
+            cond = f"SUBSTR(jst, {i + 1}, 1) <> '1'"
         else:
             cond = f"{f.name} IS NULL"
         out.append((cond, "'missing_field'",
                     sql_string(f"missing or ill-typed field '{f.name}' in {kind} event"), f.name))
     for f in fields:
         if f.name == "event_time":
-            cond = f"DATE_FORMAT(ts, '{TIME_FORMAT}') <> event_time"
+            cond = "CXM_RFC3339(event_time) IS NULL"
             out.append((cond, "'bad_event_time'",
                         sql_string("bad event_time: need RFC 3339 UTC with milliseconds and Z"), "event_time"))
             continue
@@ -241,8 +271,7 @@ def _checks(kind: str) -> list[tuple[str, str, str, str]]:
             if "pattern" in spec:
                 conds.append(f"NOT REGEXP({f.name}, {sql_string(spec['pattern'])})")
             if f.name == "signup_time":
-                conds.append(f"DATE_FORMAT(TO_TIMESTAMP({f.name}, '{TIME_FORMAT}'), '{TIME_FORMAT}') "
-                             f"IS DISTINCT FROM {f.name}")
+                conds.append(f"CXM_RFC3339({f.name}) IS NULL")
         if conds:
             out.append(("(" + " OR ".join(conds) + ")", "'out_of_range'",
                         sql_string(f"bad value for '{f.name}' in {kind} event"), f.name))
@@ -253,19 +282,21 @@ def check_view(kind: str) -> str:
     """``chk_<kind>``: typed fields, ``ms`` (epoch ms) and the validation verdict (dl_reason NULL = valid).
 
     >>> v = check_view("purchase")
-    >>> "TRY_CAST(JSON_VALUE(payload, '$.amount') AS DOUBLE) END AS amount" in v, "'missing_field'" in v
+    >>> "TRY_CAST(jf[8] AS DOUBLE) END AS amount" in v, "'missing_field'" in v
     (True, True)
     """
     # RAND() makes each extraction non-deterministic, which stops the planner from inlining it into every
     # reference of the outer CASE expressions (Flink does not merge Calcs over non-deterministic expressions
     # referenced more than once): each field is parsed once per event instead of up to ~10 times
-    cols = [f"CASE WHEN RAND() < 2.0 THEN {json_value(f.name, f.sql_type)} END AS {f.name}"
-            for f in kind_fields(kind)]
+    fields = kind_fields(kind)
+    cols = [f"CASE WHEN RAND() < 2.0 THEN {json_value(i, f.sql_type)} END AS {f.name}"
+            for i, f in enumerate(fields)]
     checks = _checks(kind)
     reason = "CASE " + " ".join(f"WHEN {c} THEN {r}" for c, _, r, _ in checks) + " END"
     error_kind = "CASE " + " ".join(f"WHEN {c} THEN {e}" for c, e, _, _ in checks) + " END"
     fld = "CASE " + " ".join(f"WHEN {c} THEN {sql_string(n)}" for c, _, _, n in checks) + " END"
-    inner = ",\n    ".join(["payload", "src_topic", "src_partition", "src_offset", "ts", "pt", *cols])
+    inner = ",\n    ".join(["payload", "src_topic", "src_partition", "src_offset", "ts", "pt", "jf[1] AS jst",
+                                *cols])
     return f"""CREATE TEMPORARY VIEW chk_{kind} AS
 SELECT *,
   CASE WHEN RAND() < 2.0 THEN {reason} END AS dl_reason,
@@ -274,7 +305,7 @@ SELECT *,
   EXTRACT(EPOCH FROM ts) * 1000 + EXTRACT(MILLISECOND FROM ts) AS ms
 FROM (SELECT
     {inner}
-  FROM src_{kind})"""
+  FROM (SELECT *, CXM_JSON_FIELDS(payload, {sql_string(fields_spec(fields))}) AS jf FROM src_{kind}))"""
 
 
 def _record_select(kind: str, reason: str, error_kind: str, fld: str, where: str, source: str = "") -> str:
@@ -527,6 +558,7 @@ __all__ = [
     "FEATURE_KINDS",
     "Field",
     "changelog_insert",
+    "function_ddls",
     "changelog_sink_ddl",
     "check_view",
     "dedup_views",

@@ -24,7 +24,8 @@ def job_config(settings: Settings, job_name: str, extra: dict[str, str] | None =
     ('j', '10000 ms')
     """
     f = settings.flink
-    jars = ";".join(p.resolve().as_uri() for p in settings.flink_jars() if "connector" in p.name)
+    jars = ";".join(p.resolve().as_uri() for p in settings.flink_jars()
+                    if "connector" in p.name or p.name.startswith("cxm-flink-udf"))
     conf = {
         "pipeline.name": job_name,
         "parallelism.default": str(f.parallelism),
