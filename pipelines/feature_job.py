@@ -17,7 +17,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -59,8 +59,10 @@ class JobPlan:
 
 
 def build_plan(settings: Settings, job: FeatureJobConfig, topics: Topics, bounded: bool,
-               stores: Sequence[Any] | None = None, kinds: Sequence[str] = EVENT_KINDS) -> JobPlan:
-    """All SQL of the job (pure: no Flink needed).
+               stores: Sequence[Any] | None = None, kinds: Sequence[str] = EVENT_KINDS,
+               source: Callable[[str], str] | None = None) -> JobPlan:
+    """All SQL of the job (pure: no Flink needed). ``source`` (kind -> DDL of ``src_<kind>``) replaces the
+    Kafka sources, e.g. by files (:mod:`pipelines.file_io`).
 
     >>> p = build_plan(Settings.defaults(), FeatureJobConfig(), Topics.of(Settings.defaults()), bounded=True, stores=[])
     >>> len(p.inserts) == 2 * len(EVENT_KINDS) + 8
@@ -76,7 +78,8 @@ def build_plan(settings: Settings, job: FeatureJobConfig, topics: Topics, bounde
     plan.ddl.append(fsql.record_sink_ddl("deadletter_sink", topics.dead_letter, boot))
     plan.ddl.append(fsql.record_sink_ddl("late_sink", topics.late, boot))
     for kind in kinds:
-        plan.ddl.append(fsql.source_ddl(kind, topics.events[kind], boot, job.group_id,
+        plan.ddl.append(source(kind) if source is not None else
+                        fsql.source_ddl(kind, topics.events[kind], boot, job.group_id,
                                         settings.flink.watermark_delay_s, bounded=bounded,
                                         watermark_emit=job.watermark_emit))
         plan.ddl.append(fsql.check_view(kind))
@@ -92,11 +95,11 @@ def build_plan(settings: Settings, job: FeatureJobConfig, topics: Topics, bounde
 
 
 def create_job(settings: Settings, job: FeatureJobConfig, topics: Topics, bounded: bool,
-               stores: Sequence[Any] | None = None, extra_conf: dict[str, str] | None = None
-               ) -> tuple[StreamTableEnvironment, Any]:
-    """The table environment and the statement set (not yet executed)."""
+               stores: Sequence[Any] | None = None, extra_conf: dict[str, str] | None = None,
+               plan: JobPlan | None = None) -> tuple[StreamTableEnvironment, Any]:
+    """The table environment and the statement set (not yet executed); ``plan`` replaces the default plan."""
     t_env = create_env(settings, job, extra=extra_conf)
-    plan = build_plan(settings, job, topics, bounded, stores)
+    plan = plan or build_plan(settings, job, topics, bounded, stores)
     for stmt in plan.ddl:
         t_env.execute_sql(stmt)
     stmt_set = t_env.create_statement_set()
@@ -107,12 +110,13 @@ def create_job(settings: Settings, job: FeatureJobConfig, topics: Topics, bounde
 
 def run_feature_job(settings: Settings, bounded: bool, job: FeatureJobConfig | None = None,
                     topics: Topics | None = None, stores: Sequence[Any] | None = None,
-                    extra_conf: dict[str, str] | None = None, wait: bool = False) -> TableResult:
+                    extra_conf: dict[str, str] | None = None, wait: bool = False,
+                    plan: JobPlan | None = None) -> TableResult:
     """Submit the job (de-dup state TTL set per operator in the compiled plan); ``wait`` blocks until it ends."""
     from pyflink.table import PlanReference, TableResult
 
     job = job or FeatureJobConfig()
-    t_env, stmt_set = create_job(settings, job, topics or Topics.of(settings), bounded, stores, extra_conf)
+    t_env, stmt_set = create_job(settings, job, topics or Topics.of(settings), bounded, stores, extra_conf, plan)
     if job.plan_path is not None and job.plan_path.exists():
         plan_json = job.plan_path.read_text(encoding="utf-8")
         bound = {"scan.bounded.mode": "latest-offset"} if bounded else {}
@@ -143,11 +147,16 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO)
     settings = load_settings()
     job = FeatureJobConfig()
+    from pipelines.file_io import FileIOConfig, feature_plan
+
+    files = FileIOConfig()  # CXM_FILE_IO__INPUT/OUTPUT: files instead of/besides Kafka (bounded over files)
+    bounded = args.bounded or files.input is not None
+    plan = feature_plan(settings, job, Topics.of(settings), files, bounded) if files.active else None
     if args.print_sql:
-        plan = build_plan(settings, job, Topics.of(settings), args.bounded)
+        plan = plan or build_plan(settings, job, Topics.of(settings), args.bounded)
         print(";\n\n".join([*plan.ddl, *plan.inserts]) + ";")
         return 0
-    run_feature_job(settings, bounded=args.bounded, job=job, wait=not args.no_wait)
+    run_feature_job(settings, bounded=bounded, job=job, wait=not args.no_wait, plan=plan)
     return 0
 
 
