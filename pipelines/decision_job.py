@@ -31,6 +31,8 @@ from features.names import feature_dtype, stored_features
 if TYPE_CHECKING:
     from pyflink.table import StreamTableEnvironment, TableResult
 
+    from pipelines.file_io import FileOutput
+
 SQL_TYPES = {"int": "BIGINT", "float": "DOUBLE", "bool": "BOOLEAN", "str": "STRING"}
 
 #: Latency/throughput knobs of the decision job (on top of ``pipelines.tableenv.job_config``):
@@ -215,8 +217,9 @@ def make_decide_udf(s: Settings) -> Any:
     return udf(Decide(), input_types=input_types, result_type=DataTypes.STRING(), func_type="pandas")
 
 
-def build(s: Settings, bounded: bool, job_name: str = "cxm-decisions") -> tuple[StreamTableEnvironment, Any]:
-    """The table environment and statement set of the decision job."""
+def build(s: Settings, bounded: bool, job_name: str = "cxm-decisions",
+          output: FileOutput | None = None) -> tuple[StreamTableEnvironment, Any]:
+    """The table environment and statement set of the decision job (``output``: also JSON-lines files)."""
     from pipelines.tableenv import create_table_env
 
     tag = uuid.uuid4().hex[:8]
@@ -229,11 +232,15 @@ def build(s: Settings, bounded: bool, job_name: str = "cxm-decisions") -> tuple[
     # Flink quiesces pending processing-time timers at the end of a bounded input (the last window would never
     # fire), so a bounded run decides on every row.
     stmts.add_insert_sql(decisions_query(0 if bounded else s.decisions.coalesce_ms))
+    if output is not None:
+        from pipelines.file_io import add_decisions_file_insert
+
+        add_decisions_file_insert(t_env, stmts, decisions_query(0 if bounded else s.decisions.coalesce_ms), output)
     return t_env, stmts
 
 
-def run(s: Settings, bounded: bool = False, wait: bool = True) -> TableResult:
-    _, stmts = build(s, bounded)
+def run(s: Settings, bounded: bool = False, wait: bool = True, output: FileOutput | None = None) -> TableResult:
+    _, stmts = build(s, bounded, output=output)
     result = stmts.execute()
     if wait:
         result.wait()
@@ -245,7 +252,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bounded", action="store_true", help="stop at the current end of the input topics")
     parser.add_argument("--no-wait", action="store_true", help="return after submission (with flink run -d)")
     args = parser.parse_args(argv)
-    run(load_settings(), bounded=args.bounded, wait=not args.no_wait)
+    from pipelines.file_io import FileIOConfig
+
+    # CXM_FILE_IO__OUTPUT: the decisions also go to JSON-lines files
+    run(load_settings(), bounded=args.bounded, wait=not args.no_wait, output=FileIOConfig().file_output())
     return 0
 
 

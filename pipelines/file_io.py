@@ -31,7 +31,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -230,6 +230,25 @@ def file_inserts(inserts: Sequence[str]) -> list[str]:
     return out
 
 
+def add_decisions_file_insert(t_env: Any, stmts: Any, query: str, output: FileOutput) -> None:
+    """Add to the decision job's statement set a copy of its decisions INSERT (``INSERT INTO decisions_sink
+    SELECT customer_id, decide(...) ...``) into ``decisions_file``: the record column only, one per line. The
+    planner merges the two identical SELECTs (sub-plan reuse), so the UDF still runs once per row."""
+    head = "INSERT INTO decisions_sink"
+    if head not in query:
+        raise ValueError(f"not a decisions INSERT: {query[:80]!r}")
+    t_env.execute_sql(output.decisions_sink_ddl("decisions_file"))
+    # one optimisation block for identical sub-plans of both INSERTs, so the Python UDF is not planned twice
+    t_env.get_config().set("table.optimizer.reuse-optimize-block-with-digest-enabled", "true")
+    decided = t_env.sql_query(query.split(head, 1)[1])
+    from pyflink.table.expressions import col
+
+    record = decided.get_schema().get_field_names()[1]
+    # the filter keeps the projection from being merged into the shared SELECT: with it, both INSERTs read
+    # the same (digest-equal) block, planned once
+    stmts.add_insert("decisions_file", decided.where(col(record).is_not_null).select(col(record)))
+
+
 def read_lines(directory: Path) -> list[str]:
     """Every committed line of a file sink's directory (in-progress/hidden part files skipped).
 
@@ -251,6 +270,7 @@ __all__ = [
     "OUTPUT_DIRS",
     "FileIOConfig",
     "FileOutput",
+    "add_decisions_file_insert",
     "feature_plan",
     "file_inserts",
     "file_source_ddl",
