@@ -92,6 +92,12 @@ def run_main(
     seed: int = typer.Option(42, help="simulator seed"),
     unbounded: bool = typer.Option(False, help="keep the jobs running until Ctrl-C"),
     report: Path = typer.Option(Path("var/report.html"), help="where to write the HTML report"),
+    input: Path | None = typer.Option(
+        None, "--input", help="read events from DIR/<kind>.jsonl (or DIR/events/, as `cxm simulate --to file` "
+        "writes) instead of the simulator and Kafka; the run ends when the files are read"),
+    output: Path | None = typer.Option(
+        None, "--output", help="also write decisions, dead-letter and late records as JSON lines under DIR "
+        "(decisions/, deadletter/, late/; part files appear on checkpoints)"),
 ) -> None:
     """Run the main job end to end on the embedded default: simulator -> Kafka -> feature job -> Feast (SQLite)
     and decision job -> decisions topic; print a summary and write an HTML report."""
@@ -100,7 +106,8 @@ def run_main(
     from pipelines.report import html_report, summarize
 
     s = load_settings()
-    opts = RunOptions(customers=customers, days=days, rate=rate, seed=seed, unbounded=unbounded)
+    opts = RunOptions(customers=customers, days=days, rate=rate, seed=seed, unbounded=unbounded, input=input,
+                      output=output)
     result = main_run(s, opts, echo=typer.echo)
     summary, decisions, lat = summarize(result)
     typer.echo(f"\n== run {result.tag} finished in {result.elapsed_s:.0f} s ==")

@@ -34,6 +34,8 @@ class RunOptions:
     settle_s: float = 15.0
     startup_timeout_s: float = 180.0
     out_dir: Path | None = None
+    input: Path | None = None  # event files instead of the simulator (pipelines.file_run)
+    output: Path | None = None  # decisions, dead-letter and late records also to files (pipelines.file_io)
 
 
 def run_topics(settings: Settings, tag: str) -> dict[str, str]:
@@ -108,12 +110,13 @@ class JobProcess:
     env: dict[str, str]
     log: Path
     proc: subprocess.Popen[bytes] | None = None
+    args: tuple[str, ...] = ()
 
     def start(self) -> None:
         self.log.parent.mkdir(parents=True, exist_ok=True)
         with self.log.open("wb") as out:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", self.module],
+                [sys.executable, "-m", self.module, *self.args],
                 env=child_env({**self.env, "PYTHONPATH": str(REPO_ROOT)}),
                 stdout=out,
                 stderr=subprocess.STDOUT,
@@ -239,6 +242,10 @@ def _wait_for_first_decision(s: Settings, jobs: list[JobProcess], timeout_s: flo
 
 def main_run(settings: Settings, opts: RunOptions, echo: Any = print) -> RunResult:
     """Run the whole pipeline once; returns what the summary and the report need."""
+    if opts.input is not None:  # event files instead of the simulator and the event topics
+        from pipelines.file_run import file_run
+
+        return file_run(settings, opts, echo)
     from events.timefmt import parse_rfc3339
     from features.store import apply as feast_apply
     from features.writer import ChangelogWriter
@@ -250,6 +257,10 @@ def main_run(settings: Settings, opts: RunOptions, echo: Any = print) -> RunResu
 
     tag = time.strftime("%Y%m%d%H%M%S", time.gmtime()) + "-" + uuid.uuid4().hex[:4]
     env = run_topics(settings, tag)
+    if opts.output is not None:  # the jobs also write decisions, dead-letter and late records to files
+        from pipelines.file_io import FileIOConfig
+
+        env.update(FileIOConfig(input=None, output=opts.output).env())
     s = settings_for(settings, env)
     out_dir = opts.out_dir or (settings.var_dir / "runs" / tag)
     out_dir.mkdir(parents=True, exist_ok=True)
