@@ -112,7 +112,9 @@ class FlinkSettings(_Strict):
     checkpoint_interval_ms: int = Field(default=10_000, ge=100)
     state_backend: Literal["hashmap", "rocksdb"] = "hashmap"
     watermark_delay_s: int = Field(default=2, ge=0)
-    idle_timeout_s: int = Field(default=5, ge=1)
+    # a partition without records for this long stops holding the watermark back (the feature freshness floor is
+    # watermark_delay_s + up to idle_timeout_s for a partition that just went quiet)
+    idle_timeout_s: float = Field(default=1.0, gt=0)
     python_bundle_size: int = 1000
     python_bundle_time_ms: int = 200
     prometheus_port: int = 9249

@@ -35,7 +35,7 @@ def job_config(settings: Settings, job_name: str, extra: dict[str, str] | None =
         # 100k customers fail there, and the job then restarts and replays)
         "execution.checkpointing.dir": (settings.var_dir / "flink" / "checkpoints" / job_name).resolve().as_uri(),
         "execution.checkpointing.num-retained": "2",
-        "table.exec.source.idle-timeout": f"{f.idle_timeout_s} s",
+        "table.exec.source.idle-timeout": f"{round(f.idle_timeout_s * 1000)} ms",
         "python.fn-execution.bundle.size": str(f.python_bundle_size),
         "python.fn-execution.bundle.time": str(f.python_bundle_time_ms),
         "python.executable": os.environ.get("CXM_PYTHON_EXECUTABLE", sys.executable),

@@ -97,7 +97,7 @@ def job_output(kafka_bootstrap: str, settings: Settings) -> dict[str, Any]:
         msgs.append((topics.events[kind], value, C1.encode()))
     produce_raw(kafka_bootstrap, msgs)
     s = settings.model_copy(update={"flink": settings.flink.model_copy(update={"watermark_delay_s": 2})})
-    job = FeatureJobConfig(restart_attempts=0, group_id="test-feature-job")
+    job = FeatureJobConfig(restart_attempts=0, group_id="test-feature-job", watermark_emit="on-event")
     run_feature_job(s, bounded=True, job=job, topics=topics, stores=stores, wait=True)
     return {
         "changelog": read_json(kafka_bootstrap, topics.changelog),

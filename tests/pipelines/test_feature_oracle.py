@@ -39,8 +39,8 @@ def runs(kafka_bootstrap: str, settings: Settings) -> dict[str, Any]:
     topics = fresh_topics(topic_factory(kafka_bootstrap))
     produce_raw(kafka_bootstrap, [(topics.events[k], v.encode(), key.encode()) for k, v, key in lines])
     s = settings.model_copy(update={"flink": settings.flink.model_copy(update={"watermark_delay_s": DELAY_S})})
-    run_feature_job(s, bounded=True, job=FeatureJobConfig(restart_attempts=0, group_id="oracle-test"),
-                    topics=topics, wait=True)
+    job = FeatureJobConfig(restart_attempts=0, group_id="oracle-test", watermark_emit="on-event")
+    run_feature_job(s, bounded=True, job=job, topics=topics, wait=True)
     log = pd.DataFrame({"topic": [topics.events[k] for k, _, _ in lines], "value": [v for _, v, _ in lines]})
     oracle = compute_features(log, watermark_delay_s=DELAY_S, late_scope="topic")
     return {

@@ -104,8 +104,8 @@ def test_restore_from_checkpoint_gives_same_features(kafka_bootstrap: str, setti
     # A: one uninterrupted bounded run
     ta = fresh_topics(make)
     produce_raw(kafka_bootstrap, [(ta.events[k], v.encode(), key.encode()) for k, v, key in lines])
-    run_feature_job(s, bounded=True, job=FeatureJobConfig(restart_attempts=0, group_id="restore-a"), topics=ta,
-                    wait=True)
+    job_a = FeatureJobConfig(restart_attempts=0, group_id="restore-a", watermark_emit="on-event")
+    run_feature_job(s, bounded=True, job=job_a, topics=ta, wait=True)
     rows_a = read_json(kafka_bootstrap, ta.changelog)
 
     # B1: first half, unbounded, checkpoints retained on cancel
@@ -113,7 +113,8 @@ def test_restore_from_checkpoint_gives_same_features(kafka_bootstrap: str, setti
     ckpt = tmp_path / "ckpt"
     produce_raw(kafka_bootstrap, [(tb.events[k], v.encode(), key.encode()) for k, v, key in first])
     restore = _run_until_settled(kafka_bootstrap, s, FeatureJobConfig(
-        restart_attempts=0, group_id="restore-b", checkpoint_dir=ckpt, plan_path=tmp_path / "plan.json"), tb)
+        restart_attempts=0, group_id="restore-b", checkpoint_dir=ckpt, plan_path=tmp_path / "plan.json",
+        watermark_emit="on-event"), tb)
     rows_b1 = read_json(kafka_bootstrap, tb.changelog)
     assert 0 < len(_key_values(rows_b1)) < len(_key_values(rows_a))
 
@@ -125,7 +126,7 @@ def test_restore_from_checkpoint_gives_same_features(kafka_bootstrap: str, setti
     produce_raw(kafka_bootstrap, [(tb.events[k], v.encode(), key.encode()) for k, v, key in [*second, *flush]])
     _run_until_settled(kafka_bootstrap, s, FeatureJobConfig(
         restart_attempts=0, group_id="restore-b", checkpoint_dir=tmp_path / "ckpt2", restore_path=restore,
-        plan_path=tmp_path / "plan.json"), tb)
+        plan_path=tmp_path / "plan.json", watermark_emit="on-event"), tb)
     rows_b = [r for r in read_json(kafka_bootstrap, tb.changelog) if r["customer_id"] != FLUSH]
 
     a, b = _key_values(rows_a), _key_values(rows_b)
