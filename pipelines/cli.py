@@ -90,7 +90,9 @@ def run_main(
     days: float = typer.Option(14.0, help="simulated days"),
     rate: float = typer.Option(2000.0, help="max events per second into Kafka (0 = unlimited)"),
     seed: int = typer.Option(42, help="simulator seed"),
-    unbounded: bool = typer.Option(False, help="keep the jobs running until Ctrl-C"),
+    unbounded: bool = typer.Option(
+        False, help="simulate without end (paced by --rate) until Ctrl-C; then the jobs catch up and the summary "
+        "is printed (Ctrl-C twice aborts)"),
     report: Path = typer.Option(Path("var/report.html"), help="where to write the HTML report"),
     input: Path | None = typer.Option(
         None, "--input", help="read events from DIR/<kind>.jsonl (or DIR/events/, as `cxm simulate --to file` "

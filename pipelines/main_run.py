@@ -8,6 +8,7 @@ reacts (closed loop). A bounded run stops when the simulator is done and the dec
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -249,6 +250,7 @@ def main_run(settings: Settings, opts: RunOptions, echo: Any = print) -> RunResu
     from events.timefmt import parse_rfc3339
     from features.store import apply as feast_apply
     from features.writer import ChangelogWriter
+    from pipelines.run_control import UNBOUNDED_DAYS, UntilStopped, stop_on_sigint
     from simulator.config import FaultRates, SimConfig
     from simulator.engine import Simulation
     from simulator.kafka_decisions import KafkaDecisionReader
@@ -284,24 +286,27 @@ def main_run(settings: Settings, opts: RunOptions, echo: Any = print) -> RunResu
         f = opts.faults
         cfg = SimConfig(
             customers=opts.customers,
-            days=opts.days,
+            days=UNBOUNDED_DAYS if opts.unbounded else opts.days,
             seed=opts.seed,
             start=parse_rfc3339(opts.start),
             faults=FaultRates(malformed=f, missing_field=f, duplicate=5 * f, late=f),
         )
-        sim = Simulation(cfg)
+        sim = UntilStopped(cfg) if opts.unbounded else Simulation(cfg)
         produce_warmup(s, sim.now_ms)
         _wait_for_first_decision(s, jobs, opts.startup_timeout_s)
         echo(f"jobs: ready after {time.monotonic() - t0:.0f} s (a warm-up event was decided)")
         reader = KafkaDecisionReader(s.kafka.bootstrap, s.topics.decisions, f"cxm-sim-{tag}", from_beginning=True)
         sink = KafkaSink(kafka_producer(s.kafka.bootstrap), s.topics.events)
         echo(f"simulator: {opts.customers} customers, {opts.days:g} days, {opts.rate:,.0f} events/s max")
-        summary = run(sim, sink, Pacer(rate=opts.rate or None, speed=None), reader)
+        if isinstance(sim, UntilStopped):  # --unbounded: the first Ctrl-C ends the simulator, then as bounded
+            echo("simulator: unbounded, producing until Ctrl-C")
+        with stop_on_sigint(sim.stop, echo) if isinstance(sim, UntilStopped) else contextlib.nullcontext():
+            summary = run(sim, sink, Pacer(rate=opts.rate or None, speed=None), reader)
         truth_dir = out_dir / "sim"
         write_truth(sim, truth_dir)
         echo(f"simulator: {summary.events:,} events in {summary.elapsed_s:.1f} s; waiting for the jobs to catch up")
         last, stable_since = -1, time.monotonic()
-        while opts.unbounded or time.monotonic() - stable_since < opts.settle_s:
+        while time.monotonic() - stable_since < opts.settle_s:
             n = topic_count(s.kafka.bootstrap, s.topics.decisions)
             if n != last:
                 last, stable_since = n, time.monotonic()

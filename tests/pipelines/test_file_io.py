@@ -150,3 +150,34 @@ def test_run_from_files_to_files(settings: Settings, kafka_bootstrap: str, tmp_p
     assert {d["customer_id"] for d in file_decisions} <= customers
     # no events went through Kafka: the run's event topics are empty
     assert all(not read_topic(s.kafka.bootstrap, s.topics.events(k), idle_s=0.5) for k in EVENT_KINDS)
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_unbounded_run_ends_with_a_summary_on_ctrl_c(settings: Settings, kafka_bootstrap: str,
+                                                     tmp_path: Path) -> None:
+    """``--unbounded``: the simulator runs until SIGINT (here sent 5 s after it started), then the run settles
+    and returns its summary like a bounded run."""
+    import os
+    import signal
+    import threading
+
+    from pipelines.main_run import RunOptions, main_run
+    from pipelines.report import summarize
+    from pipelines.run_control import UNBOUNDED_DAYS
+    from simulator.config import SimConfig
+
+    def echo(line: str) -> None:
+        if line.startswith("simulator: unbounded"):
+            threading.Timer(5.0, os.kill, (os.getpid(), signal.SIGINT)).start()
+
+    opts = RunOptions(customers=100, days=0.5, rate=300, unbounded=True, settle_s=5, out_dir=tmp_path)
+    result = main_run(settings, opts, echo=echo)
+    summary, _, _ = summarize(result)
+    # the simulator went on past `days` (a bounded run's horizon) and stopped on the signal, long before its own
+    # end; the rate cap held
+    assert result.sim_summary["ticks"] > SimConfig(customers=100, days=opts.days).ticks
+    assert result.sim_summary["ticks"] < SimConfig(customers=100, days=UNBOUNDED_DAYS).ticks
+    assert 0 < result.sim_summary["events"] <= 300 * (result.sim_summary["elapsed_s"] + 2)
+    assert summary.decisions > 0
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
