@@ -27,7 +27,8 @@ The Kafka topics are still written; the files are an additional copy. A part fil
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -249,6 +250,35 @@ def add_decisions_file_insert(t_env: Any, stmts: Any, query: str, output: FileOu
     stmts.add_insert("decisions_file", decided.where(col(record).is_not_null).select(col(record)))
 
 
+def in_progress(directory: Path) -> list[Path]:
+    """The part files of a sink directory that are not committed yet (hidden ``.part-*`` files).
+
+    >>> import tempfile
+    >>> d = Path(tempfile.mkdtemp())
+    >>> _ = (d / ".part-1.inprogress.x").write_text("")
+    >>> [p.name for p in in_progress(d)]
+    ['.part-1.inprogress.x']
+    """
+    return sorted(p for p in Path(directory).rglob(".part-*") if p.is_file())
+
+
+def wait_committed(directory: Path, timeout_s: float, poll_s: float = 1.0,
+                   clock: Callable[[], float] = time.monotonic) -> bool:
+    """Wait until every part file under ``directory`` is committed (files roll after ``roll_interval_s`` and are
+    committed on the next checkpoint); False on timeout.
+
+    >>> import tempfile
+    >>> wait_committed(Path(tempfile.mkdtemp()), timeout_s=0)
+    True
+    """
+    deadline = clock() + timeout_s
+    while in_progress(directory):
+        if clock() >= deadline:
+            return False
+        time.sleep(poll_s)
+    return True
+
+
 def read_lines(directory: Path) -> list[str]:
     """Every committed line of a file sink's directory (in-progress/hidden part files skipped).
 
@@ -274,7 +304,9 @@ __all__ = [
     "feature_plan",
     "file_inserts",
     "file_source_ddl",
+    "in_progress",
     "input_files",
     "read_lines",
     "sink_options",
+    "wait_committed",
 ]

@@ -314,6 +314,11 @@ def main_run(settings: Settings, opts: RunOptions, echo: Any = print) -> RunResu
                 if not j.alive():
                     raise RuntimeError(f"{j.name} job exited; see {j.log}:\n{j.tail()}")
             time.sleep(1)
+        if opts.output is not None:  # part files become visible on the checkpoint after they roll
+            from pipelines.file_io import wait_committed
+
+            if not wait_committed(opts.output, timeout_s=s.flink.checkpoint_interval_ms / 1000 + 60):
+                echo(f"warning: part files under {opts.output} still in progress")
         reader.close()
     finally:
         for j in jobs:

@@ -157,13 +157,14 @@ def test_run_from_files_to_files(settings: Settings, kafka_bootstrap: str, tmp_p
 def test_unbounded_run_ends_with_a_summary_on_ctrl_c(settings: Settings, kafka_bootstrap: str,
                                                      tmp_path: Path) -> None:
     """``--unbounded``: the simulator runs until SIGINT (here sent 5 s after it started), then the run settles
-    and returns its summary like a bounded run."""
+    and returns its summary like a bounded run. With ``--output`` the streaming jobs' part files are committed
+    by the end of the run."""
     import os
     import signal
     import threading
 
     from pipelines.main_run import RunOptions, main_run
-    from pipelines.report import summarize
+    from pipelines.report import read_topic, summarize
     from pipelines.run_control import UNBOUNDED_DAYS
     from simulator.config import SimConfig
 
@@ -171,7 +172,8 @@ def test_unbounded_run_ends_with_a_summary_on_ctrl_c(settings: Settings, kafka_b
         if line.startswith("simulator: unbounded"):
             threading.Timer(5.0, os.kill, (os.getpid(), signal.SIGINT)).start()
 
-    opts = RunOptions(customers=100, days=0.5, rate=300, unbounded=True, settle_s=5, out_dir=tmp_path)
+    opts = RunOptions(customers=100, days=0.5, rate=300, unbounded=True, settle_s=5, out_dir=tmp_path,
+                      output=tmp_path / "out")
     result = main_run(settings, opts, echo=echo)
     summary, _, _ = summarize(result)
     # the simulator went on past `days` (a bounded run's horizon) and stopped on the signal, long before its own
@@ -180,4 +182,8 @@ def test_unbounded_run_ends_with_a_summary_on_ctrl_c(settings: Settings, kafka_b
     assert result.sim_summary["ticks"] < SimConfig(customers=100, days=UNBOUNDED_DAYS).ticks
     assert 0 < result.sim_summary["events"] <= 300 * (result.sim_summary["elapsed_s"] + 2)
     assert summary.decisions > 0
+    s = result.settings
+    topic_ids = sorted(json.loads(v)["decision_id"] for _, v in read_topic(s.kafka.bootstrap, s.topics.decisions))
+    assert sorted(json.loads(ln)["decision_id"] for ln in read_lines(tmp_path / "out" / "decisions")) == topic_ids
+    assert len(read_lines(tmp_path / "out" / "deadletter")) == summary.dead_lettered
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
