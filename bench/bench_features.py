@@ -101,8 +101,11 @@ def run_once(settings: Settings, topics: dict[str, str], parallelism: int, out_d
     wall = time.perf_counter() - t0
     watcher.stop()
     first, last, rows = output_span(settings.kafka.bootstrap, outs["changelog"])
+    late = output_span(settings.kafka.bootstrap, outs["late"], idle_s=6.0)[2]
+    dead = output_span(settings.kafka.bootstrap, outs["deadletter"], idle_s=6.0)[2]
     return {"net_runtime_s": jr.get_net_runtime() / 1000.0, "wall_s": wall, "checkpoint_bytes": watcher.max_bytes,
-            "checkpoints": watcher.count, "output_span_s": (last - first) / 1000.0, "changelog_rows": rows}
+            "checkpoints": watcher.count, "output_span_s": (last - first) / 1000.0, "changelog_rows": rows,
+            "late": late, "dead_lettered": dead}
 
 
 def output_span(bootstrap: str, topic: str, idle_s: float = 3.0) -> tuple[int, int, int]:

@@ -291,21 +291,26 @@ def check_view(kind: str) -> str:
     fields = kind_fields(kind)
     cols = [f"CASE WHEN RAND() < 2.0 THEN {json_value(i, f.sql_type)} END AS {f.name}"
             for i, f in enumerate(fields)]
+    # the checks run once per event (the number of the first failing one, NULL when valid); reason, kind and
+    # field are looked up from that number
     checks = _checks(kind)
-    reason = "CASE " + " ".join(f"WHEN {c} THEN {r}" for c, _, r, _ in checks) + " END"
-    error_kind = "CASE " + " ".join(f"WHEN {c} THEN {e}" for c, e, _, _ in checks) + " END"
-    fld = "CASE " + " ".join(f"WHEN {c} THEN {sql_string(n)}" for c, _, _, n in checks) + " END"
+    first = "CASE " + " ".join(f"WHEN {c} THEN {i}" for i, (c, _, _, _) in enumerate(checks, 1)) + " END"
+    reason = "CASE dl_idx " + " ".join(f"WHEN {i} THEN {r}" for i, (_, _, r, _) in enumerate(checks, 1)) + " END"
+    error_kind = "CASE dl_idx " + " ".join(f"WHEN {i} THEN {e}" for i, (_, e, _, _) in enumerate(checks, 1)) + " END"
+    fld = "CASE dl_idx " + " ".join(f"WHEN {i} THEN {sql_string(n)}" for i, (_, _, _, n) in enumerate(checks, 1))
     inner = ",\n    ".join(["payload", "src_topic", "src_partition", "src_offset", "ts", "pt", "jf[1] AS jst",
                                 *cols])
     return f"""CREATE TEMPORARY VIEW chk_{kind} AS
 SELECT *,
-  CASE WHEN RAND() < 2.0 THEN {reason} END AS dl_reason,
-  CASE WHEN RAND() < 2.0 THEN {error_kind} END AS dl_error_kind,
-  CASE WHEN RAND() < 2.0 THEN {fld} END AS dl_field,
+  {reason} AS dl_reason,
+  {error_kind} AS dl_error_kind,
+  {fld} END AS dl_field
+FROM (SELECT *,
+  CASE WHEN RAND() < 2.0 THEN {first} END AS dl_idx,
   EXTRACT(EPOCH FROM ts) * 1000 + EXTRACT(MILLISECOND FROM ts) AS ms
 FROM (SELECT
     {inner}
-  FROM (SELECT *, CXM_JSON_FIELDS(payload, {sql_string(fields_spec(fields))}) AS jf FROM src_{kind}))"""
+  FROM (SELECT *, CXM_JSON_FIELDS(payload, {sql_string(fields_spec(fields))}) AS jf FROM src_{kind})))"""
 
 
 def _record_select(kind: str, reason: str, error_kind: str, fld: str, where: str, source: str = "") -> str:
