@@ -58,6 +58,20 @@ class JobPlan:
     inserts: list[str] = field(default_factory=list)
 
 
+def _idle_timeout_ms(settings: Settings, job: FeatureJobConfig, kind: str, bounded: bool) -> int:
+    """The source's idle timeout: 0 (no idleness) for a bounded replay, where a finished partition stops holding
+    the watermark back by itself and a partition merely waiting for its turn must not be declared idle.
+
+    >>> _idle_timeout_ms(Settings.defaults(), FeatureJobConfig(), "complaint", bounded=False)
+    1000
+    >>> _idle_timeout_ms(Settings.defaults(), FeatureJobConfig(), "clickstream", bounded=True)
+    0
+    """
+    if bounded:
+        return 0
+    return round(1000 * job.idle_timeout_by_kind.get(kind, settings.flink.idle_timeout_s))
+
+
 def build_plan(settings: Settings, job: FeatureJobConfig, topics: Topics, bounded: bool,
                stores: Sequence[Any] | None = None, kinds: Sequence[str] = EVENT_KINDS,
                source: Callable[[str], str] | None = None) -> JobPlan:
@@ -81,7 +95,9 @@ def build_plan(settings: Settings, job: FeatureJobConfig, topics: Topics, bounde
         plan.ddl.append(source(kind) if source is not None else
                         fsql.source_ddl(kind, topics.events[kind], boot, job.group_id,
                                         settings.flink.watermark_delay_s, bounded=bounded,
-                                        watermark_emit=job.watermark_emit))
+                                        watermark_emit=job.watermark_emit,
+                                        idle_timeout_ms=_idle_timeout_ms(settings, job, kind, bounded),
+                                        fetch_bytes=job.fetch_bytes_per_partition))
         plan.ddl.append(fsql.check_view(kind))
         plan.ddl.extend(fsql.dedup_views(kind))
         plan.inserts.append(fsql.deadletter_insert(kind))

@@ -139,8 +139,14 @@ def kafka_options(bootstrap: str, topic: str, extra: dict[str, str] | None = Non
 
 
 def source_ddl(kind: str, topic: str, bootstrap: str, group_id: str, watermark_delay_s: int,
-               bounded: bool = False, startup: str = "earliest-offset", watermark_emit: str = "on-event") -> str:
+               bounded: bool = False, startup: str = "earliest-offset", watermark_emit: str = "on-event",
+               idle_timeout_ms: int | None = None, fetch_bytes: int | None = None) -> str:
     """The raw Kafka source of one kind with its event-time attribute.
+
+    ``idle_timeout_ms`` overrides ``table.exec.source.idle-timeout`` for this source; ``fetch_bytes`` caps the
+    bytes fetched per partition and request (``max.partition.fetch.bytes``): in a replay, the consumer hands out
+    one partition's whole fetch before the next one's, and a partition left unread for longer than the idle
+    timeout is declared idle, so its next records land behind the watermark (late) although they are not.
 
     >>> ddl = source_ddl("gps", "events.gps", "b:9092", "g", 2, bounded=True)
     >>> "WATERMARK FOR ts AS ts - INTERVAL '2' SECOND" in ddl, "'format' = 'raw'" in ddl
@@ -155,6 +161,10 @@ def source_ddl(kind: str, topic: str, bootstrap: str, group_id: str, watermark_d
     }
     if bounded:
         extra["scan.bounded.mode"] = "latest-offset"
+    if idle_timeout_ms is not None:
+        extra["scan.watermark.idle-timeout"] = f"{int(idle_timeout_ms)} ms"
+    if fetch_bytes is not None:
+        extra["properties.max.partition.fetch.bytes"] = str(int(fetch_bytes))
     return f"""CREATE TEMPORARY TABLE src_{kind} (
   payload STRING,
   src_topic STRING METADATA FROM 'topic' VIRTUAL,

@@ -54,6 +54,14 @@ class FeatureJobConfig(BaseSettings):
         description="on-periodic: the watermark advances every pipeline.auto-watermark-interval (200 ms), which "
         "lets the over windows fire timers in batches (about 1.5x the throughput); on-event: with every record, "
         "which makes lateness exact and reproducible in replays (the oracle and restore tests use it)")
+    idle_timeout_by_kind: dict[str, float] = Field(
+        default_factory=lambda: {"clickstream": 10.0, "gps": 10.0, "response": 10.0},
+        description="idle timeout (s) of the busy kinds' sources (others: settings.flink.idle_timeout_s): their "
+        "partitions are never quiet for long in production, and a short timeout declares a partition idle while "
+        "the consumer works through another partition's fetch during a catch-up, which makes its records late")
+    fetch_bytes_per_partition: int = Field(
+        default=262_144, ge=1024,
+        description="max.partition.fetch.bytes of the event sources: smaller fetches interleave the partitions")
     job_name: str = "cxm-features"
     group_id: str = "cxm-features"
 
