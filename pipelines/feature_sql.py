@@ -92,7 +92,19 @@ JAVA_FUNCTIONS: dict[str, str] = {
     "CXM_JSON_FIELDS": "org.cxm.flink.JsonFields",
     "CXM_JSON_FIELD": "org.cxm.flink.JsonField",
     "CXM_RFC3339": "org.cxm.flink.Rfc3339",
+    "CXM_COUNT_SINCE": "org.cxm.flink.CountSince",
 }
+SPAN_MS = {"1h": 3_600_000, "24h": 86_400_000, "7d": 7 * 86_400_000, "30d": 30 * 86_400_000}
+
+
+def count_since(span: str, cond: str = "TRUE") -> str:
+    """Rows with ``cond`` within ``span`` of the current row, inside a longer OVER window (one operator and one
+    shuffle for all of a group's ranges).
+
+    >>> count_since("24h")
+    'CXM_COUNT_SINCE(ms, CAST(86400000 AS BIGINT), TRUE)'
+    """
+    return f"CXM_COUNT_SINCE(ms, CAST({SPAN_MS[span]} AS BIGINT), {cond})"
 _SPEC_TYPES = {"STRING": "s", "DOUBLE": "n", "INT": "n", "BOOLEAN": "b"}
 
 
@@ -422,15 +434,11 @@ def group_views(group: str, stores: Sequence[Any] = ()) -> tuple[list[str], str,
                 "clicks_7d": "COUNT(*)",
                 "cancel_page_visits_7d": f"SUM({_flag(_eq('page', 'cancel'))})",
                 "help_page_visits_7d": f"SUM({_flag(_eq('page', 'help'))})",
+                "clicks_24h": count_since("24h"),
+                "clicks_1h": count_since("1h"),
             }, "7d"),
-            _over("g_clickstream_2", "g_clickstream_1", [*k, "clicks_7d", "cancel_page_visits_7d",
-                                                          "help_page_visits_7d"],
-                  {"clicks_24h": "COUNT(*)"}, "24h"),
-            _over("g_clickstream_3", "g_clickstream_2", [*k, "clicks_7d", "cancel_page_visits_7d",
-                                                          "help_page_visits_7d", "clicks_24h"],
-                  {"clicks_1h": "COUNT(*)"}, "1h"),
         ]
-        return v, "g_clickstream_3", {f: f for f in GROUPS[group]}
+        return v, "g_clickstream_1", {f: f for f in GROUPS[group]}
     if group == "call":
         inbound = "direction = 'inbound'"
         v = [
@@ -439,11 +447,10 @@ def group_views(group: str, stores: Sequence[Any] = ()) -> tuple[list[str], str,
                 "reasons_7d": "COUNT(DISTINCT reason)",
                 "inbound_7d": f"SUM({_flag(inbound)})",
                 "wait_sum_7d": f"SUM(CASE WHEN {inbound} THEN wait_s ELSE 0.0 END)",
+                "calls_24h": count_since("24h"),
             }, "7d"),
-            _over("g_call_2", "g_call_1", [*k, "reason", "sentiment", "calls_7d", "reasons_7d", "inbound_7d",
-                                           "wait_sum_7d"], {"calls_24h": "COUNT(*)"}, "24h"),
         ]
-        return v, "g_call_2", {
+        return v, "g_call_1", {
             "calls_24h": "calls_24h",
             "calls_7d": "calls_7d",
             "repeat_calls_7d": "calls_7d - reasons_7d",
@@ -521,24 +528,22 @@ FROM g_complaint_5""",
                for a in ACTION_KINDS}
 
         def contacts(w: str) -> dict[str, str]:
-            d = {f"contacts_{w}": f"SUM({_flag(dlv)})"}
-            d.update({f"contacts_{ch}_{w}": f"SUM({_flag(f'{dlv} AND channel = {sql_string(ch)}')})"
+            d = {f"contacts_{w}": count_since(w, f"({dlv})")}
+            d.update({f"contacts_{ch}_{w}": count_since(w, f"({dlv} AND channel = {sql_string(ch)})")
                       for ch in CHANNELS})
             return d
 
         c7, c24 = contacts("7d"), contacts("24h")
         mk = f"{dlv} AND action_kind IN ('marketing', 'upsell')"
         v = [
-            _over("g_response_1", "dd_response", [*k, "response", "channel", "action_kind"], r30, "30d"),
-            _over("g_response_2", "g_response_1", [*k, "response", "channel", "action_kind", *r30], c7, "7d"),
-            _over("g_response_3", "g_response_2", [*k, "response", "channel", "action_kind", *r30, *c7], c24,
-                  "24h"),
-            _over("g_response_4", "g_response_3", [*k, *r30, *c7, *c24],
+            # one 30-day window for the 30 d, 7 d and 24 h counts
+            _over("g_response_1", "dd_response", [*k, "response", "action_kind"], {**r30, **c7, **c24}, "30d"),
+            _over("g_response_2", "g_response_1", [*k, *r30, *c7, *c24],
                   {"last_marketing_ms": f"MAX(CASE WHEN {mk} THEN ms END)"}, "unbounded"),
         ]
         exprs = {f: f for f in GROUPS[group]}
         exprs["last_marketing_ms"] = "COALESCE(last_marketing_ms, CAST(0 AS BIGINT))"
-        return v, "g_response_4", exprs
+        return v, "g_response_2", exprs
     if group == "consent":
         # latest by event time, ties by larger event_id: MAX over "ms event_id<SOH>granted" strings
         aggs = {f"c_{ch}": (f"MAX(CASE WHEN channel = {sql_string(ch)} THEN CONCAT({_pad_ms()}, ' ', event_id, "
