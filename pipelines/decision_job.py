@@ -124,30 +124,49 @@ def contexts_view() -> str:
         WINDOW w AS (PARTITION BY customer_id ORDER BY proc ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)"""
 
 
+def coalesced_view(coalesce_ms: int) -> str:
+    """Coalesce the raw changelog per customer and processing-time window, then merge the windows' rows.
+
+    The TUMBLE window keeps per customer and window the newest non-NULL value of each feature, the trigger and
+    event time of the newest row and the number of rows; the unbounded OVER window (ordered by the windows'
+    processing time) then merges them with the customer's earlier windows, exactly like :func:`contexts_view`
+    does per row, so the result is the customer's full context at the end of the window. Coalescing first keeps
+    the per-row work in the JVM to the window's buffer: the merge runs once per customer and window.
+    """
+    last = ",\n".join(f"LAST_VALUE(`values`.`{c}`) AS `{c}`" for c in _cols())
+    merged = ",\n".join(f"LAST_VALUE(`{c}`) OVER w AS `{c}`" for c in _cols())
+    return f"""
+        CREATE TEMPORARY VIEW coalesced AS
+        SELECT customer_id, `trigger`, event_ts_ms, `rows`,
+               {merged}
+        FROM (
+            SELECT customer_id, window_time, COUNT(*) AS `rows`, LAST_VALUE(`group`) AS `trigger`,
+                   LAST_VALUE(event_ts_ms) AS event_ts_ms,
+                   {last}
+            FROM TABLE(TUMBLE(TABLE changelog, DESCRIPTOR(proc), INTERVAL '{coalesce_ms / 1000:.3f}' SECOND))
+            WHERE customer_id IS NOT NULL AND event_ts_ms IS NOT NULL
+            GROUP BY customer_id, window_start, window_end, window_time
+        )
+        WINDOW w AS (PARTITION BY customer_id ORDER BY window_time
+                     ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)"""
+
+
 def decisions_query(coalesce_ms: int = 200) -> str:
     """Decide on the merged contexts, at most once per customer per ``coalesce_ms`` of processing time.
 
-    With ``coalesce_ms > 0`` a processing-time TUMBLE window keeps, per customer, only the latest context (and
-    the trigger and event time of the newest row, and how many rows it covers): Python sees one row per active
-    customer and window. ``coalesce_ms = 0`` decides on every changelog row.
+    With ``coalesce_ms > 0`` Python sees one row per active customer and window (:func:`coalesced_view`: the
+    latest full context, the trigger and event time of the newest row, how many rows it covers);
+    ``coalesce_ms = 0`` decides on every changelog row (:func:`contexts_view`).
 
-    >>> q = decisions_query(200)
-    >>> "TUMBLE(TABLE contexts, DESCRIPTOR(proc), INTERVAL '0.200' SECOND)" in q, "COUNT(*) AS `rows`" in q
+    >>> "FROM coalesced" in decisions_query(200), "FROM contexts" in decisions_query(0)
     (True, True)
-    >>> "TUMBLE" in decisions_query(0)
-    False
     """
     args = ", ".join(["customer_id", "`trigger`", "event_ts_ms", "`rows`", *(f"`{c}`" for c in _cols())])
     if coalesce_ms <= 0:
-        inner = f"SELECT customer_id, `trigger`, event_ts_ms, CAST(1 AS BIGINT) AS `rows`, " \
+        inner = "SELECT customer_id, `trigger`, event_ts_ms, CAST(1 AS BIGINT) AS `rows`, " \
             f"{', '.join(f'`{c}`' for c in _cols())} FROM contexts"
     else:
-        last = ",\n".join(f"LAST_VALUE(`{c}`) AS `{c}`" for c in ["trigger", "event_ts_ms", *_cols()])
-        inner = f"""
-            SELECT customer_id, COUNT(*) AS `rows`,
-                   {last}
-            FROM TABLE(TUMBLE(TABLE contexts, DESCRIPTOR(proc), INTERVAL '{coalesce_ms / 1000:.3f}' SECOND))
-            GROUP BY customer_id, window_start, window_end"""
+        inner = "SELECT * FROM coalesced"
     return f"""
         INSERT INTO decisions_sink
         SELECT customer_id, decide({args})
@@ -227,15 +246,16 @@ def build(s: Settings, bounded: bool, job_name: str = "cxm-decisions",
     t_env.create_temporary_function("decide", make_decide_udf(s))
     t_env.execute_sql(changelog_source_ddl(s, f"cxm-decisions-{tag}", bounded))
     t_env.execute_sql(decisions_sink_ddl(s, tag))
-    t_env.execute_sql(contexts_view())
+    coalesce_ms = 0 if bounded else s.decisions.coalesce_ms
+    t_env.execute_sql(coalesced_view(coalesce_ms) if coalesce_ms > 0 else contexts_view())
     stmts = t_env.create_statement_set()
     # Flink quiesces pending processing-time timers at the end of a bounded input (the last window would never
     # fire), so a bounded run decides on every row.
-    stmts.add_insert_sql(decisions_query(0 if bounded else s.decisions.coalesce_ms))
+    stmts.add_insert_sql(decisions_query(coalesce_ms))
     if output is not None:
         from pipelines.file_io import add_decisions_file_insert
 
-        add_decisions_file_insert(t_env, stmts, decisions_query(0 if bounded else s.decisions.coalesce_ms), output)
+        add_decisions_file_insert(t_env, stmts, decisions_query(coalesce_ms), output)
     return t_env, stmts
 
 
