@@ -2,14 +2,14 @@
 
 Wiring only; the logic lives in :mod:`pipelines.decision_stage` (pure Python, batch) and in SQL generated here.
 
-1. ``features.changelog`` (one row per customer and feature group, from the feature job) is merged per customer
-   in Flink SQL (``LAST_VALUE`` over an unbounded per-customer OVER window, which skips the NULLs of the other
-   groups): the full stored context of a customer, every time any group changes, stamped with the event time
-   of the trigger, as an append-only stream.
-2. Coalescing (``decisions.coalesce_ms``, default 200 ms; JVM side): a processing-time TUMBLE window keeps per
-   customer only the latest merged context, the trigger and event time of the newest row and the number of rows
-   it covers, so a customer gets at most one decision per interval (``coalesced`` in the record). A bounded run
-   (``--bounded``) decides per row: Flink does not fire pending processing-time timers at the end of input.
+1. Coalescing (``decisions.coalesce_ms``, default 200 ms; JVM side): ``features.changelog`` (one row per
+   customer and feature group, from the feature job) goes through a processing-time TUMBLE window per customer
+   that keeps the newest non-NULL value of each feature, the trigger and event time of the newest row and the
+   number of rows, so a customer gets at most one decision per interval (``coalesced`` in the record).
+2. Merge: ``LAST_VALUE`` over an unbounded per-customer OVER window (ordered by the windows' time; it skips the
+   NULLs of the groups a window did not see) gives the full stored context of the customer at the end of the
+   window, as an append-only stream. With ``coalesce_ms = 0``, and in a bounded run (``--bounded``: Flink does
+   not fire pending processing-time timers at the end of input), the merge runs on every row instead.
 3. A **vectorised (pandas) UDF** decides one Arrow batch at a time (derive -> River ``*_many`` scoring ->
    compiled policies), writing decision records keyed by customer to ``decisions``. Delivery is at-least-once
    with deterministic decision ids (readers de-duplicate) or exactly-once with Kafka transactions
