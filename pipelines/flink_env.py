@@ -57,10 +57,12 @@ class FeatureJobConfig(BaseSettings):
         "lets the over windows fire timers in batches (about 1.5x the throughput); on-event: with every record, "
         "which makes lateness exact and reproducible in replays (the oracle and restore tests use it)")
     idle_timeout_by_kind: dict[str, float] = Field(
-        default_factory=lambda: {"clickstream": 10.0, "gps": 10.0, "response": 10.0},
-        description="idle timeout (s) of the busy kinds' sources (others: settings.flink.idle_timeout_s): their "
-        "partitions are never quiet for long in production, and a short timeout declares a partition idle while "
-        "the consumer works through another partition's fetch during a catch-up, which makes its records late")
+        default_factory=dict,
+        description="idle timeout (s) per kind, overriding settings.flink.idle_timeout_s (1 s) in live runs. "
+        "Trade-off: a short timeout keeps features fresh (a quiet partition holds the watermark back for at most "
+        "that long: p99 3.2 s at 1 s, 12.2 s at 10 s in bench_freshness), but in a live job catching up on a "
+        "backlog, a partition waiting for its turn longer than that is declared idle and its records become late. "
+        "Bounded replays have no idleness at all.")
     fetch_bytes_per_partition: int = Field(
         default=262_144, ge=1024,
         description="max.partition.fetch.bytes of the event sources: smaller fetches interleave the partitions")
