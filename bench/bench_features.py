@@ -154,26 +154,8 @@ def output_stamps(bootstrap: str, topic: str, idle_s: float = 3.0) -> list[int]:
 
 def output_span(bootstrap: str, topic: str, idle_s: float = 3.0) -> tuple[int, int, int]:
     """(first, last) broker timestamps (ms) of a topic's records and their count, read to the end."""
-    from confluent_kafka import Consumer
-
-    c = Consumer({"bootstrap.servers": bootstrap, "group.id": f"bench-span-{uuid.uuid4().hex[:8]}",
-                  "auto.offset.reset": "earliest", "enable.auto.commit": False})
-    c.subscribe([topic])
-    first, last, rows = 2**63, 0, 0
-    idle_since = time.monotonic()
-    try:
-        while time.monotonic() - idle_since < idle_s:
-            msgs = c.consume(10_000, timeout=0.5)
-            if not msgs:
-                continue
-            idle_since = time.monotonic()
-            for m in msgs:
-                if m.error() is None:
-                    ts = m.timestamp()[1]
-                    first, last, rows = min(first, ts), max(last, ts), rows + 1
-    finally:
-        c.close()
-    return (first, last, rows) if rows else (0, 0, 0)
+    stamps = output_stamps(bootstrap, topic, idle_s)
+    return (min(stamps), max(stamps), len(stamps)) if stamps else (0, 0, 0)
 
 
 def main(argv: list[str] | None = None) -> int:
