@@ -80,7 +80,6 @@ def flink_config(settings: Settings, job: FeatureJobConfig, job_name: str | None
         "pipeline.name": job_name or job.job_name,
         "table.local-time-zone": "UTC",
         "table.exec.state.ttl": f"{job.state_ttl_ms} ms",
-        "table.exec.source.idle-timeout": f"{round(settings.flink.idle_timeout_s * 1000)} ms",
         # SQL operators do not keep references to records they emitted: chained operators can share objects
         # instead of copying every row at every chained operator boundary
         "pipeline.object-reuse": "true",
