@@ -51,6 +51,19 @@ def sql_string(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
+def sql_double(value: float) -> str:
+    """A DOUBLE literal (``52.5`` alone is a DECIMAL in Flink SQL: comparing a DOUBLE column with it converts
+    the column to DECIMAL on every row).
+
+    >>> sql_double(52.5), sql_double(1e-05), sql_double(-90)
+    ('52.5E0', '1e-05', '-90.0E0')
+    """
+    text = repr(float(value))
+    if not math.isfinite(float(value)):
+        raise ValueError(f"not a finite number: {value!r}")
+    return text if "e" in text else text + "E0"
+
+
 def ident(name: str) -> str:
     """A quoted identifier (``group``, ``offset`` ... are reserved words).
 
@@ -281,10 +294,11 @@ def _checks(kind: str) -> list[tuple[str, str, str, str]]:
                          else f"{f.name} <> {sql_string(str(spec['const']))}")
         if "enum" in spec and f.name != "kind":
             conds.append(f"{f.name} NOT IN ({', '.join(sql_string(str(v)) for v in spec['enum'])})")
+        num = sql_double if f.sql_type == "DOUBLE" else str
         if "minimum" in spec:
-            conds.append(f"{f.name} < {spec['minimum']}")
+            conds.append(f"{f.name} < {num(spec['minimum'])}")
         if "maximum" in spec:
-            conds.append(f"{f.name} > {spec['maximum']}")
+            conds.append(f"{f.name} > {num(spec['maximum'])}")
         if f.sql_type == "STRING":
             if "minLength" in spec:
                 conds.append(f"CHAR_LENGTH({f.name}) < {int(spec['minLength'])}")
@@ -311,7 +325,7 @@ def check_view(kind: str) -> str:
     # reference of the outer CASE expressions (Flink does not merge Calcs over non-deterministic expressions
     # referenced more than once): each field is parsed once per event instead of up to ~10 times
     fields = kind_fields(kind)
-    cols = [f"CASE WHEN RAND() < 2.0 THEN {json_value(i, f.sql_type)} END AS {f.name}"
+    cols = [f"CASE WHEN RAND() < 2.0E0 THEN {json_value(i, f.sql_type)} END AS {f.name}"
             for i, f in enumerate(fields)]
     # the checks run once per event (the number of the first failing one, NULL when valid); reason, kind and
     # field are looked up from that number
@@ -328,7 +342,7 @@ SELECT *,
   {error_kind} AS dl_error_kind,
   {fld} END AS dl_field
 FROM (SELECT *,
-  CASE WHEN RAND() < 2.0 THEN {first} END AS dl_idx,
+  CASE WHEN RAND() < 2.0E0 THEN {first} END AS dl_idx,
   EXTRACT(EPOCH FROM ts) * 1000 + EXTRACT(MILLISECOND FROM ts) AS ms
 FROM (SELECT
     {inner}
@@ -406,11 +420,12 @@ def geofence_condition(stores: Sequence[Any], lat: str = "lat", lon: str = "lon"
         slat, slon, rad = (float(s[k] if isinstance(s, dict) else getattr(s, k)) for k in ("lat", "lon", "radius_m"))
         box = rad / 100_000.0 + 1e-3  # degrees; cheap pre-filter (1 deg lat >= 110 km)
         lon_box = box / max(0.05, abs(math.cos(math.radians(slat))))
-        hav = (f"POWER(SIN((RADIANS({slat!r}) - RADIANS({lat})) / 2), 2) + COS(RADIANS({lat})) * "
-               f"COS(RADIANS({slat!r})) * POWER(SIN(RADIANS({slon!r} - {lon}) / 2), 2)")
-        dist = f"2 * {EARTH_RADIUS_M!r} * ASIN(SQRT(LEAST(GREATEST({hav}, 0.0), 1.0)))"
-        parts.append(f"(ABS({lat} - {slat!r}) < {box!r} AND ABS({lon} - {slon!r}) < {lon_box!r} "
-                     f"AND {dist} <= {rad!r})")
+        la, lo, r = sql_double(slat), sql_double(slon), sql_double(rad)
+        hav = (f"POWER(SIN((RADIANS({la}) - RADIANS({lat})) / 2), 2) + COS(RADIANS({lat})) * "
+               f"COS(RADIANS({la})) * POWER(SIN(RADIANS({lo} - {lon}) / 2), 2)")
+        dist = f"2 * {sql_double(EARTH_RADIUS_M)} * ASIN(SQRT(LEAST(GREATEST({hav}, 0.0E0), 1.0E0)))"
+        parts.append(f"(ABS({lat} - {la}) < {sql_double(box)} AND ABS({lon} - {lo}) < {sql_double(lon_box)} "
+                     f"AND {dist} <= {r})")
     return " OR ".join(parts) if parts else "FALSE"
 
 
@@ -446,7 +461,7 @@ def group_views(group: str, stores: Sequence[Any] = ()) -> tuple[list[str], str,
                 "calls_7d": "COUNT(*)",
                 "reasons_7d": "COUNT(DISTINCT reason)",
                 "inbound_7d": f"SUM({_flag(inbound)})",
-                "wait_sum_7d": f"SUM(CASE WHEN {inbound} THEN wait_s ELSE 0.0 END)",
+                "wait_sum_7d": f"SUM(CASE WHEN {inbound} THEN wait_s ELSE 0.0E0 END)",
                 "calls_24h": count_since("24h"),
             }, "7d"),
         ]
@@ -454,7 +469,7 @@ def group_views(group: str, stores: Sequence[Any] = ()) -> tuple[list[str], str,
             "calls_24h": "calls_24h",
             "calls_7d": "calls_7d",
             "repeat_calls_7d": "calls_7d - reasons_7d",
-            "mean_wait_s_7d": "CASE WHEN inbound_7d > 0 THEN wait_sum_7d / inbound_7d ELSE 0.0 END",
+            "mean_wait_s_7d": "CASE WHEN inbound_7d > 0 THEN wait_sum_7d / inbound_7d ELSE 0.0E0 END",
             "last_call_sentiment": "sentiment",
             "last_call_reason": "reason",
         }

@@ -4,6 +4,9 @@ import org.apache.flink.shaded.jackson2.com.fasterxml.jackson.core.JsonFactory;
 import org.apache.flink.shaded.jackson2.com.fasterxml.jackson.core.JsonParser;
 import org.apache.flink.shaded.jackson2.com.fasterxml.jackson.core.JsonToken;
 import org.apache.flink.table.annotation.DataTypeHint;
+import org.apache.flink.table.data.ArrayData;
+import org.apache.flink.table.data.GenericArrayData;
+import org.apache.flink.table.data.StringData;
 import org.apache.flink.table.functions.ScalarFunction;
 
 import java.io.IOException;
@@ -24,14 +27,18 @@ import java.util.Map;
  * Flink's {@code JSON_VALUE} parses the whole document into a tree per call; an event with a dozen fields was
  * parsed a dozen times. Declared non-deterministic so that the planner never copies the call into each
  * reference of its result (it evaluates it once per row).
+ *
+ * <p>Works on Flink's internal data: the payload's UTF-8 bytes are parsed in place (no decoding of the whole
+ * payload into a Java string) and the result is an internal array of internal strings.
  */
 public class JsonFields extends ScalarFunction {
     private static final JsonFactory FACTORY = new JsonFactory();
-    private transient String lastSpec;
+    private transient StringData lastSpec;
     private transient Map<String, Integer> index;
     private transient char[] types;
 
-    private void compile(String spec) {
+    private void compile(StringData specData) {
+        String spec = specData.toString();
         String[] parts = spec.split(",");
         index = new HashMap<>(parts.length * 2);
         types = new char[parts.length];
@@ -41,34 +48,33 @@ public class JsonFields extends ScalarFunction {
             types[i] = colon < 0 ? 's' : parts[i].charAt(colon + 1);
             index.put(name.trim(), i);
         }
-        lastSpec = spec;
+        lastSpec = specData;
     }
 
-    public @DataTypeHint("ARRAY<STRING>") String[] eval(String payload, String spec) {
+    public @DataTypeHint(value = "ARRAY<STRING>", bridgedTo = ArrayData.class) ArrayData eval(
+            @DataTypeHint(value = "STRING", bridgedTo = StringData.class) StringData payload,
+            @DataTypeHint(value = "STRING", bridgedTo = StringData.class) StringData spec) {
         if (spec == null) {
             return null;
         }
-        if (!spec.equals(lastSpec)) {
+        if (lastSpec == null || !spec.equals(lastSpec)) {
             compile(spec);
         }
         int n = types.length;
-        String[] out = new String[n + 1];
+        Object[] out = new Object[n + 1];
         if (payload == null) {
-            out[0] = "not_json";
-            return out;
+            return status(out, "not_json");
         }
         char[] present = new char[n];
         java.util.Arrays.fill(present, '0');
-        try (JsonParser p = FACTORY.createParser(payload)) {
+        try (JsonParser p = Utf8.parser(FACTORY, payload)) {
             JsonToken t = p.nextToken();
             if (t == null) {
-                out[0] = "not_json";
-                return out;
+                return status(out, "not_json");
             }
             if (t != JsonToken.START_OBJECT) {
                 p.skipChildren();
-                out[0] = p.nextToken() == null ? "not_object" : "not_json";
-                return out;
+                return status(out, p.nextToken() == null ? "not_object" : "not_json");
             }
             while ((t = p.nextToken()) == JsonToken.FIELD_NAME) {
                 Integer i = index.get(p.currentName());
@@ -101,7 +107,7 @@ public class JsonFields extends ScalarFunction {
                 if (v == null) {
                     p.skipChildren();
                 }
-                out[i + 1] = v;
+                out[i + 1] = v == null ? null : StringData.fromString(v);
             }
             if (t != JsonToken.END_OBJECT || p.nextToken() != null) {
                 return notJson(out);
@@ -109,14 +115,18 @@ public class JsonFields extends ScalarFunction {
         } catch (IOException | RuntimeException e) {
             return notJson(out);
         }
-        out[0] = new String(present);
-        return out;
+        out[0] = StringData.fromString(new String(present));
+        return new GenericArrayData(out);
     }
 
-    private static String[] notJson(String[] out) {
+    private static ArrayData status(Object[] out, String status) {
+        out[0] = StringData.fromString(status);
+        return new GenericArrayData(out);
+    }
+
+    private static ArrayData notJson(Object[] out) {
         java.util.Arrays.fill(out, null);
-        out[0] = "not_json";
-        return out;
+        return status(out, "not_json");
     }
 
     @Override

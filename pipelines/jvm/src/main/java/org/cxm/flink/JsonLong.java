@@ -1,0 +1,48 @@
+package org.cxm.flink;
+
+import org.apache.flink.shaded.jackson2.com.fasterxml.jackson.core.JsonFactory;
+import org.apache.flink.shaded.jackson2.com.fasterxml.jackson.core.JsonParser;
+import org.apache.flink.shaded.jackson2.com.fasterxml.jackson.core.JsonToken;
+import org.apache.flink.table.functions.ScalarFunction;
+
+import java.io.IOException;
+
+/**
+ * {@code CXM_JSON_LONG(payload, name)}: the value of the first top-level integer field {@code name} of a JSON
+ * object as a BIGINT, read with a streaming parser that stops there (the rest of the document is not looked at);
+ * NULL when the payload is not an object, the field is missing, not an integer or out of the BIGINT range, or the
+ * document is broken before it. The decision job reads the event time of a feature changelog row with it and
+ * carries the rest of the row as opaque text.
+ */
+public class JsonLong extends ScalarFunction {
+    private static final JsonFactory FACTORY = new JsonFactory();
+
+    public Long eval(String payload, String name) {
+        if (payload == null || name == null) {
+            return null;
+        }
+        try (JsonParser p = FACTORY.createParser(payload)) {
+            if (p.nextToken() != JsonToken.START_OBJECT) {
+                return null;
+            }
+            while (p.nextToken() == JsonToken.FIELD_NAME) {
+                boolean hit = name.equals(p.currentName());
+                JsonToken t = p.nextToken();
+                if (hit) {
+                    if (t != JsonToken.VALUE_NUMBER_INT) {
+                        return null;
+                    }
+                    JsonParser.NumberType type = p.getNumberType();
+                    if (type != JsonParser.NumberType.INT && type != JsonParser.NumberType.LONG) {
+                        return null;
+                    }
+                    return p.getLongValue();
+                }
+                p.skipChildren();
+            }
+        } catch (IOException | RuntimeException e) {
+            return null;
+        }
+        return null;
+    }
+}
