@@ -73,7 +73,8 @@ def produce_paced(bootstrap: str, topic: str, rate: float, seconds: float, custo
         while n < due:
             c = f"c{rng.randrange(customers):06d}"
             row = synthetic_row(rng, c, T0 + n)  # unique event time per row: (customer, event time) keys a row
-            p.produce(topic, key=c.encode(), value=orjson.dumps(row))
+            # the feature job's key: customer_id|group
+            p.produce(topic, key=f"{c}|{row['group']}".encode(), value=orjson.dumps(row))
             n += 1
             if n % 5000 == 0:
                 p.poll(0)
@@ -83,22 +84,26 @@ def produce_paced(bootstrap: str, topic: str, rate: float, seconds: float, custo
     return n
 
 
-def session_cpu_s(sid: int) -> float:
-    """CPU seconds (user + system) of the live processes of session ``sid`` (the job, its JVM, its Python worker).
+def session_cpu_s(sid: int) -> dict[str, float]:
+    """CPU seconds (user + system) of the live processes of session ``sid`` (the job, its JVM, its Python
+    worker), split into the JVM (``java``) and everything else (``python``: the job's driver and the Python UDF
+    workers).
 
     >>> session_cpu_s(-1)
-    0.0
+    {'java': 0.0, 'python': 0.0}
     """
     tick = os.sysconf("SC_CLK_TCK")
-    total = 0
+    total = {"java": 0, "python": 0}
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
+            head, rest = stat.read_text().rsplit(")", 1)
+        except (OSError, ValueError):
             continue
+        fields = rest.split()
         if int(fields[3]) == sid:  # after the command: state ppid pgrp session ... utime(12) stime(13)
-            total += int(fields[11]) + int(fields[12])
-    return total / tick
+            kind = "java" if head.split("(", 1)[-1].startswith("java") else "python"
+            total[kind] += int(fields[11]) + int(fields[12])
+    return {k: v / tick for k, v in total.items()}
 
 
 def measure(bootstrap: str, changelog: str, decisions: str, warmup_s: float) -> dict[str, float]:
@@ -169,7 +174,7 @@ def main(argv: list[str] | None = None) -> None:
         from confluent_kafka import Producer
 
         p = Producer({"bootstrap.servers": s.kafka.bootstrap})
-        p.produce(changelog, key=b"warmup", value=orjson.dumps(
+        p.produce(changelog, key=b"warmup|profile", value=orjson.dumps(
             {"customer_id": "warmup", "group": "profile", "event_ts_ms": T0 - 1, "values": {"timezone": "UTC"}}))
         p.flush(10)
         deadline = time.monotonic() + 180
@@ -185,7 +190,9 @@ def main(argv: list[str] | None = None) -> None:
             if n != last:
                 last, stable = n, time.monotonic()
             time.sleep(0.5)
-        cpu_s = session_cpu_s(job.proc.pid if job.proc else -1) - cpu_ready
+        cpu_end = session_cpu_s(job.proc.pid if job.proc else -1)
+        cpu = {k: cpu_end[k] - cpu_ready[k] for k in cpu_end}
+        cpu_s = sum(cpu.values())
     finally:
         job.stop()
     m = measure(s.kafka.bootstrap, changelog, decisions, args.warmup_s)
@@ -200,8 +207,11 @@ def main(argv: list[str] | None = None) -> None:
             # CPU of the job's processes (JVM + Python worker, after start-up) per changelog row: robust on a
             # shared machine where the wall-clock rates are not
             "cpu_ms_per_row": round(1000.0 * cpu_s / max(m["rows_covered"], 1.0), 3),
+            # the same split: the JVM (source, coalescing, merge, sink) and Python (driver + UDF workers)
+            "jvm_cpu_ms_per_row": round(1000.0 * cpu["java"] / max(m["rows_covered"], 1.0), 3),
+            "python_cpu_ms_per_row": round(1000.0 * cpu["python"] / max(m["rows_covered"], 1.0), 3),
         },
-        {**m, "cpu_s": cpu_s, "produced": produced, "options": vars(args), "log": str(log)},
+        {**m, "cpu_s": cpu_s, "cpu_by_process_s": cpu, "produced": produced, "options": vars(args), "log": str(log)},
     )
 
 

@@ -2,18 +2,23 @@
 
 Wiring only; the logic lives in :mod:`pipelines.decision_stage` (pure Python, batch) and in SQL generated here.
 
-1. Coalescing (``decisions.coalesce_ms``, default 200 ms; JVM side): ``features.changelog`` (one row per
-   customer and feature group, from the feature job) goes through a processing-time TUMBLE window per customer
-   that keeps the newest non-NULL value of each feature, the trigger and event time of the newest row and the
-   number of rows, so a customer gets at most one decision per interval (``coalesced`` in the record).
+0. Source: ``features.changelog`` (one row per customer and feature group, from the feature job) is read with the
+   ``raw`` format: ``customer_id`` and the group come from the key (``customer_id|group``), the event time from
+   the value by ``CXM_JSON_LONG`` (a streaming parser that stops at ``event_ts_ms``), and the value text is
+   carried through the JVM as one opaque string per row: no JSON-to-ROW decoding of the ~80 features there.
+1. Coalescing (``decisions.coalesce_ms``, default 200 ms; JVM side): a processing-time TUMBLE window per
+   customer keeps the newest value text of each group (one column per group), the trigger and event time of
+   the newest row and the number of rows, so a customer gets at most one decision per interval (``coalesced``
+   in the record).
 2. Merge: ``LAST_VALUE`` over an unbounded per-customer OVER window (ordered by the windows' time; it skips the
-   NULLs of the groups a window did not see) gives the full stored context of the customer at the end of the
-   window, as an append-only stream. With ``coalesce_ms = 0``, and in a bounded run (``--bounded``: Flink does
-   not fire pending processing-time timers at the end of input), the merge runs on every row instead.
-3. A **vectorised (pandas) UDF** decides one Arrow batch at a time (derive -> River ``*_many`` scoring ->
-   compiled policies), writing decision records keyed by customer to ``decisions``. Delivery is at-least-once
-   with deterministic decision ids (readers de-duplicate) or exactly-once with Kafka transactions
-   (``CXM_DECISIONS__DELIVERY=exactly-once``; read_committed readers).
+   NULLs of the groups a window did not see) gives the newest text of every group of the customer at the end
+   of the window, as an append-only stream. With ``coalesce_ms = 0``, and in a bounded run (``--bounded``:
+   Flink does not fire pending processing-time timers at the end of input), the merge runs on every row instead.
+3. A **vectorised (pandas) UDF** parses the group texts into the stored features
+   (:func:`pipelines.decision_stage.stored_frame`) and decides one Arrow batch at a time (derive -> River
+   ``*_many`` scoring -> compiled policies), writing decision records keyed by customer to ``decisions``.
+   Delivery is at-least-once with deterministic decision ids (readers de-duplicate) or exactly-once with Kafka
+   transactions (``CXM_DECISIONS__DELIVERY=exactly-once``; read_committed readers).
 
 Run: ``python -m pipelines.decision_job [--bounded]`` (mini-cluster) or ``flink run -py pipelines/decision_job.py``.
 """
@@ -23,17 +28,16 @@ from __future__ import annotations
 import argparse
 import sys
 import uuid
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from cxm.config import Settings, load_settings
-from features.names import feature_dtype, stored_features
+from features.names import GROUPS
 
 if TYPE_CHECKING:
     from pyflink.table import StreamTableEnvironment, TableResult
 
     from pipelines.file_io import FileOutput
-
-SQL_TYPES = {"int": "BIGINT", "float": "DOUBLE", "bool": "BOOLEAN", "str": "STRING"}
 
 #: Latency/throughput knobs of the decision job (on top of ``pipelines.tableenv.job_config``):
 #: - the two keyed exchanges (merge, coalescing window) flush their network buffers every 10 ms instead of
@@ -49,25 +53,48 @@ DECISION_JOB_CONF: dict[str, str] = {
 }
 
 
-def _cols() -> list[str]:
-    return stored_features()
+def group_column(group: str) -> str:
+    """The column that carries a group's newest changelog value text through the coalescing and merge windows.
+
+    >>> group_column("clickstream")
+    'v_clickstream'
+    """
+    if group not in GROUPS:
+        raise KeyError(f"unknown feature group {group!r}")
+    return f"v_{group}"
+
+
+def _group_cols() -> list[str]:
+    return [group_column(g) for g in GROUPS]
+
+
+def _group_last(expr: str, suffix: str = "") -> str:
+    """One ``LAST_VALUE`` per group over the rows' value texts (``expr``: SQL of the text, ``grp`` the group)."""
+    return ",\n".join(f"LAST_VALUE(CASE WHEN grp = '{g}' THEN {expr} END){suffix} AS `{group_column(g)}`"
+                      for g in GROUPS)
 
 
 def changelog_source_ddl(s: Settings, group_id: str, bounded: bool) -> str:
-    """Source over ``features.changelog``: the ``values`` object is a ROW of every stored feature (NULL when absent).
+    """Source over ``features.changelog`` with the ``raw`` format for key and value: ``customer_id`` and ``grp``
+    from the key ``customer_id|group`` (from the value when the key has no ``|``: producers keyed by customer),
+    ``event_ts_ms`` read from the value by ``CXM_JSON_LONG`` (NULL when missing or not JSON: such rows are
+    dropped), ``v`` the value text (``{"customer_id", "group", "event_ts_ms", "values"}``) untouched.
 
     >>> ddl = changelog_source_ddl(Settings.defaults(), "g", False)
-    >>> "`clicks_1h` BIGINT" in ddl and "'topic' = 'features.changelog'" in ddl
+    >>> "CXM_JSON_LONG(v, 'event_ts_ms')" in ddl and "'topic' = 'features.changelog'" in ddl
     True
     """
-    fields = ", ".join(f"`{c}` {SQL_TYPES[feature_dtype(c)]}" for c in _cols())
     bounded_opt = "'scan.bounded.mode' = 'latest-offset'," if bounded else ""
+    # CASE (not COALESCE): the value is only parsed for keys without a group
+    keyed = "POSITION('|' IN k) > 0"
     return f"""
         CREATE TEMPORARY TABLE changelog (
-            customer_id STRING,
-            `group` STRING,
-            event_ts_ms BIGINT,
-            `values` ROW<{fields}>,
+            k STRING,
+            v STRING,
+            customer_id AS CASE WHEN {keyed} THEN SPLIT_INDEX(k, '|', 0)
+                                ELSE COALESCE(NULLIF(k, ''), CXM_JSON_FIELD(v, 'customer_id')) END,
+            grp AS CASE WHEN {keyed} THEN SPLIT_INDEX(k, '|', 1) ELSE CXM_JSON_FIELD(v, 'group') END,
+            event_ts_ms AS CXM_JSON_LONG(v, 'event_ts_ms'),
             proc AS PROCTIME()
         ) WITH (
             'connector' = 'kafka',
@@ -76,9 +103,10 @@ def changelog_source_ddl(s: Settings, group_id: str, bounded: bool) -> str:
             'properties.group.id' = '{group_id}',
             'scan.startup.mode' = 'earliest-offset',
             {bounded_opt}
-            'format' = 'json',
-            'json.fail-on-missing-field' = 'false',
-            'json.ignore-parse-errors' = 'true'
+            'key.format' = 'raw',
+            'key.fields' = 'k',
+            'value.format' = 'raw',
+            'value.fields-include' = 'EXCEPT_KEY'
         )"""
 
 
@@ -109,16 +137,18 @@ def decisions_sink_ddl(s: Settings, job_tag: str) -> str:
 
 
 def contexts_view() -> str:
-    """Merge the groups' rows per customer: the full stored context after every changelog row.
+    """Merge the groups' rows per customer: the newest value text of every group after every changelog row.
 
-    ``LAST_VALUE`` skips NULLs, so over an unbounded OVER window ordered by arrival each feature keeps its
-    latest value: an append-only stream of full contexts (state = one accumulator per customer, no rows).
+    ``LAST_VALUE`` skips NULLs, so over an unbounded OVER window ordered by arrival each group column keeps its
+    latest text: an append-only stream of full contexts (state = one accumulator per customer, no rows).
+
+    >>> "LAST_VALUE(CASE WHEN grp = 'gps' THEN v END) OVER w AS `v_gps`" in contexts_view()
+    True
     """
-    cols = ",\n".join(f"LAST_VALUE(`values`.`{c}`) OVER w AS `{c}`" for c in _cols())
     return f"""
         CREATE TEMPORARY VIEW contexts AS
-        SELECT customer_id, `group` AS `trigger`, event_ts_ms, proc,
-               {cols}
+        SELECT customer_id, grp AS `trigger`, event_ts_ms, proc,
+               {_group_last("v", " OVER w")}
         FROM changelog
         WHERE customer_id IS NOT NULL AND event_ts_ms IS NOT NULL
         WINDOW w AS (PARTITION BY customer_id ORDER BY proc ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)"""
@@ -127,22 +157,25 @@ def contexts_view() -> str:
 def coalesced_view(coalesce_ms: int) -> str:
     """Coalesce the raw changelog per customer and processing-time window, then merge the windows' rows.
 
-    The TUMBLE window keeps per customer and window the newest non-NULL value of each feature, the trigger and
+    The TUMBLE window keeps per customer and window the newest value text of each group, the trigger and
     event time of the newest row and the number of rows; the unbounded OVER window (ordered by the windows'
     processing time) then merges them with the customer's earlier windows, exactly like :func:`contexts_view`
     does per row, so the result is the customer's full context at the end of the window. Coalescing first keeps
     the per-row work in the JVM to the window's buffer: the merge runs once per customer and window.
+
+    >>> sql = coalesced_view(200)
+    >>> "INTERVAL '0.200' SECOND" in sql, sql.count("LAST_VALUE(CASE WHEN grp"), sql.count("OVER w")
+    (True, 8, 8)
     """
-    last = ",\n".join(f"LAST_VALUE(`values`.`{c}`) AS `{c}`" for c in _cols())
-    merged = ",\n".join(f"LAST_VALUE(`{c}`) OVER w AS `{c}`" for c in _cols())
+    merged = ",\n".join(f"LAST_VALUE(`{c}`) OVER w AS `{c}`" for c in _group_cols())
     return f"""
         CREATE TEMPORARY VIEW coalesced AS
         SELECT customer_id, `trigger`, event_ts_ms, `rows`,
                {merged}
         FROM (
-            SELECT customer_id, window_time, COUNT(*) AS `rows`, LAST_VALUE(`group`) AS `trigger`,
+            SELECT customer_id, window_time, COUNT(*) AS `rows`, LAST_VALUE(grp) AS `trigger`,
                    LAST_VALUE(event_ts_ms) AS event_ts_ms,
-                   {last}
+                   {_group_last("v")}
             FROM TABLE(TUMBLE(TABLE changelog, DESCRIPTOR(proc), INTERVAL '{coalesce_ms / 1000:.3f}' SECOND))
             WHERE customer_id IS NOT NULL AND event_ts_ms IS NOT NULL
             GROUP BY customer_id, window_start, window_end, window_time
@@ -161,10 +194,10 @@ def decisions_query(coalesce_ms: int = 200) -> str:
     >>> "FROM coalesced" in decisions_query(200), "FROM contexts" in decisions_query(0)
     (True, True)
     """
-    args = ", ".join(["customer_id", "`trigger`", "event_ts_ms", "`rows`", *(f"`{c}`" for c in _cols())])
+    groups = ", ".join(f"`{c}`" for c in _group_cols())
+    args = f"customer_id, `trigger`, event_ts_ms, `rows`, {groups}"
     if coalesce_ms <= 0:
-        inner = "SELECT customer_id, `trigger`, event_ts_ms, CAST(1 AS BIGINT) AS `rows`, " \
-            f"{', '.join(f'`{c}`' for c in _cols())} FROM contexts"
+        inner = f"SELECT customer_id, `trigger`, event_ts_ms, CAST(1 AS BIGINT) AS `rows`, {groups} FROM contexts"
     else:
         inner = "SELECT * FROM coalesced"
     return f"""
@@ -173,12 +206,41 @@ def decisions_query(coalesce_ms: int = 200) -> str:
         FROM ({inner})"""
 
 
+#: The UDF's arguments before the group texts (then one text column per group, in ``GROUPS`` order).
+UDF_META = ("customer_id", "trigger", "event_ts_ms", "rows")
+
+
+def udf_frame(cols: Sequence[Any]) -> Any:
+    """The frame ``DecisionStage.decide_frame`` takes, from the pandas columns the UDF receives (``UDF_META``, then
+    the newest value text of each group, in ``GROUPS`` order).
+
+    >>> import pandas as pd
+    >>> texts = [pd.Series([None]) for _ in GROUPS]
+    >>> texts[list(GROUPS).index("gps")] = pd.Series(['{"values": {"last_store_visit_ms": 7}}'])
+    >>> df = udf_frame([pd.Series(["c1"]), pd.Series(["gps"]), pd.Series([9]), pd.Series([1]), *texts])
+    >>> [str(df.loc[0, c]) for c in ("customer_id", "trigger", "event_ts_ms", "last_store_visit_ms")]
+    ['c1', 'gps', '9', '7']
+    >>> udf_frame([pd.Series(["c1"]), pd.Series(["gps"]), pd.Series([9]), 1, *texts])["rows"].tolist()
+    [1]
+    """
+    from pipelines.decision_stage import stored_frame
+
+    if len(cols) != len(UDF_META) + len(GROUPS):
+        raise ValueError(f"expected {len(UDF_META) + len(GROUPS)} columns, got {len(cols)}")
+    n = len(cols[0])
+    frame = stored_frame({g: c.tolist() for g, c in zip(GROUPS, cols[len(UDF_META):], strict=True)}, n)
+    for name, c in zip(UDF_META, cols[: len(UDF_META)], strict=True):
+        # a constant argument (``CAST(1 AS BIGINT)``: the per-row path's ``rows``) arrives as a scalar
+        frame[name] = c.to_numpy() if hasattr(c, "to_numpy") else [c] * n
+    return frame
+
+
 def make_decide_udf(s: Settings) -> Any:
-    """The vectorised UDF: a pandas batch of contexts in, a batch of JSON decision records out."""
+    """The vectorised UDF: a pandas batch of contexts (``customer_id``, ``trigger``, ``event_ts_ms``, ``rows`` and
+    the newest value text of each group) in, a batch of JSON decision records out."""
     from pyflink.table import DataTypes
     from pyflink.table.udf import FunctionContext, ScalarFunction, udf
 
-    names = ["customer_id", "trigger", "event_ts_ms", "rows", *_cols()]
     policy_dir, models_dir, refresh_s = s.decisions.policy_dir, s.decisions.models_dir, s.decisions.refresh_s
 
     class Decide(ScalarFunction):
@@ -206,8 +268,7 @@ def make_decide_udf(s: Settings) -> Any:
             import orjson
             import pandas as pd
 
-            frame = pd.DataFrame(dict(zip(names, cols, strict=True)))
-            records = self.stage.decide_frame(frame)
+            records = self.stage.decide_frame(udf_frame(cols))
             self.total.inc(len(records))
             # counted per batch, one counter update per key (not per record)
             actions = Counter(r["action_id"] or "no_action" for r in records)
@@ -226,24 +287,21 @@ def make_decide_udf(s: Settings) -> Any:
             return pd.Series([orjson.dumps(r, option=opt).decode() for r in records], dtype=object)
 
     input_types = [DataTypes.STRING(), DataTypes.STRING(), DataTypes.BIGINT(), DataTypes.BIGINT()]
-    type_of = {
-        "int": DataTypes.BIGINT(),
-        "float": DataTypes.DOUBLE(),
-        "bool": DataTypes.BOOLEAN(),
-        "str": DataTypes.STRING(),
-    }
-    input_types += [type_of[feature_dtype(c)] for c in _cols()]
+    input_types += [DataTypes.STRING() for _ in GROUPS]
     return udf(Decide(), input_types=input_types, result_type=DataTypes.STRING(), func_type="pandas")
 
 
 def build(s: Settings, bounded: bool, job_name: str = "cxm-decisions",
           output: FileOutput | None = None) -> tuple[StreamTableEnvironment, Any]:
     """The table environment and statement set of the decision job (``output``: also JSON-lines files)."""
+    from pipelines.feature_sql import function_ddls
     from pipelines.tableenv import create_table_env
 
     tag = uuid.uuid4().hex[:8]
     t_env = create_table_env(s, job_name, DECISION_JOB_CONF)
     t_env.create_temporary_function("decide", make_decide_udf(s))
+    for ddl in function_ddls():  # CXM_JSON_LONG / CXM_JSON_FIELD of the source's computed columns
+        t_env.execute_sql(ddl)
     t_env.execute_sql(changelog_source_ddl(s, f"cxm-decisions-{tag}", bounded))
     t_env.execute_sql(decisions_sink_ddl(s, tag))
     coalesce_ms = 0 if bounded else s.decisions.coalesce_ms

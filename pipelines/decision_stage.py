@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,7 +31,7 @@ from typing import Any
 import pandas as pd
 
 from features.derive import derive_frame
-from features.names import SCORES
+from features.names import GROUPS, SCORES
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +58,55 @@ def _records(df: pd.DataFrame) -> list[dict[str, Any]]:
     """
     cols = [str(c) for c in df.columns]
     return [dict(zip(cols, vals, strict=True)) for vals in zip(*(df[c].tolist() for c in df.columns), strict=True)]
+
+
+def group_values(texts: Sequence[str | None]) -> list[dict[str, Any] | None]:
+    """The ``values`` object of each changelog value text (``{"customer_id", "group", "event_ts_ms", "values"}``);
+    None for a missing text and for one that is not such a JSON object.
+
+    >>> group_values(['{"group": "gps", "values": {"last_store_visit_ms": 5}}', None, "{broken", "[]"])
+    [{'last_store_visit_ms': 5}, None, None, None]
+    """
+    import orjson
+
+    out: list[dict[str, Any] | None] = []
+    for text in texts:
+        values = None
+        if text is not None:
+            try:
+                doc = orjson.loads(text)
+            except orjson.JSONDecodeError:
+                doc = None
+            if isinstance(doc, dict):
+                values = doc.get("values")
+        out.append(values if isinstance(values, dict) else None)
+    return out
+
+
+def stored_frame(texts_by_group: Mapping[str, Sequence[str | None]], n: int | None = None) -> pd.DataFrame:
+    """The stored features of ``n`` customers from the newest changelog value text of each feature group
+    (``features.names.GROUPS``; one text or None per customer): a column per feature of the given groups, NULL
+    (None) where the group's text is missing, does not parse or lacks the feature. A group's text supplies only
+    that group's features. This is the frame :meth:`DecisionStage.decide_frame` takes (plus ``customer_id``,
+    ``trigger``, ``event_ts_ms``), built in the decision job from the strings the JVM carried.
+
+    >>> text = '{"customer_id": "c1", "group": "purchase", "event_ts_ms": 9, "values": {"spend_30d": 2.5}}'
+    >>> df = stored_frame({"purchase": [text, None]})
+    >>> list(df.columns), float(df["spend_30d"][0]), df["spend_30d"].isna().tolist()
+    (['spend_30d', 'purchases_30d', 'last_purchase_ms'], 2.5, [False, True])
+    >>> bool(df["purchases_30d"].isna().all())
+    True
+    """
+    cols: dict[str, list[Any]] = {}
+    for group, texts in texts_by_group.items():
+        if n is None:
+            n = len(texts)
+        elif len(texts) != n:
+            raise ValueError(f"group {group!r}: {len(texts)} values for {n} rows")
+        parsed = group_values(texts)
+        for name in GROUPS[group]:
+            cols[name] = [v.get(name) if v is not None else None for v in parsed]
+    return pd.DataFrame(cols, index=pd.RangeIndex(n or 0))
 
 
 @dataclass

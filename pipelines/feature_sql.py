@@ -106,6 +106,7 @@ JAVA_FUNCTIONS: dict[str, str] = {
     "CXM_JSON_FIELD": "org.cxm.flink.JsonField",
     "CXM_RFC3339": "org.cxm.flink.Rfc3339",
     "CXM_COUNT_SINCE": "org.cxm.flink.CountSince",
+    "CXM_JSON_LONG": "org.cxm.flink.JsonLong",
 }
 SPAN_MS = {"1h": 3_600_000, "24h": 86_400_000, "7d": 7 * 86_400_000, "30d": 30 * 86_400_000}
 
@@ -373,9 +374,15 @@ def dedup_views(kind: str) -> list[str]:
     ``dd_<kind>``: those of them that are on time (after the watermark). De-duplication comes first, like the
     oracle: a re-sent copy of an event is a duplicate, not a late event."""
     names = ", ".join(f.name for f in kind_fields(kind) if f.name != "schema_version")
+    # The payload crosses the de-duplication shuffle only for rows already late at the source: the watermark
+    # downstream is the minimum of the watermarks its inputs sent before the row, so a row that is late there
+    # was late at its source (only the late sink reads the payload; it is most of a row's bytes).
+    late_at_source = "CURRENT_WATERMARK(ts) IS NOT NULL AND ts <= CURRENT_WATERMARK(ts)"
     return [f"""CREATE TEMPORARY VIEW dv_{kind} AS
 SELECT {names}, ts, ms, payload, src_topic, src_partition, src_offset FROM (
-  SELECT *, ROW_NUMBER() OVER (PARTITION BY event_id ORDER BY pt ASC) AS rn
+  SELECT {names}, ts, ms, src_topic, src_partition, src_offset,
+    CASE WHEN {late_at_source} THEN payload END AS payload,
+    ROW_NUMBER() OVER (PARTITION BY event_id ORDER BY pt ASC) AS rn
   FROM chk_{kind}
   WHERE dl_reason IS NULL
 ) WHERE rn = 1""", f"""CREATE TEMPORARY VIEW dd_{kind} AS
