@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import orjson
 import pytest
 
 from cxm.config import Settings
@@ -121,6 +122,8 @@ def test_dead_letter_and_late(job_output: dict[str, Any]) -> None:
     late = job_output["late"]
     assert [r["event_id"] for r in late] == ["ev-click-04"]
     assert late[0]["error_kind"] == "late"
+    # the late record keeps the original payload (it crosses the de-duplication shuffle for late rows only)
+    assert orjson.loads(late[0]["original"])["event_id"] == "ev-click-04"
 
 
 def test_clickstream_windows_dedup_and_order(job_output: dict[str, Any]) -> None:
