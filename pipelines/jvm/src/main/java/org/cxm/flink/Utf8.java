@@ -9,21 +9,41 @@ import org.apache.flink.table.data.binary.BinaryStringData;
 
 import java.io.IOException;
 
-/** Access to the UTF-8 bytes of Flink's internal strings without decoding them into Java strings. */
+/** The UTF-8 bytes of Flink's internal strings, without decoding them into Java strings. */
 final class Utf8 {
+    /** Bytes {@code [offset, offset + length)} of {@code array}. */
+    static final class View {
+        final byte[] array;
+        final int offset;
+        final int length;
+
+        View(byte[] array, int offset, int length) {
+            this.array = array;
+            this.offset = offset;
+            this.length = length;
+        }
+    }
+
     private Utf8() {
     }
 
-    /** A Jackson parser over the string's UTF-8 bytes (in place when they sit in one heap segment). */
-    static JsonParser parser(JsonFactory factory, StringData s) throws IOException {
+    /** The string's bytes: in place when they sit in one heap segment, else a copy. */
+    static View view(StringData s) {
         if (s instanceof BinaryStringData) {
             BinarySection b = ((BinaryStringData) s).getBinarySection();  // null: not materialized (a Java string)
             MemorySegment[] segments = b == null ? null : b.getSegments();
             if (segments != null && segments.length == 1 && !segments[0].isOffHeap()
                     && b.getOffset() + b.getSizeInBytes() <= segments[0].size()) {
-                return factory.createParser(segments[0].getArray(), b.getOffset(), b.getSizeInBytes());
+                return new View(segments[0].getArray(), b.getOffset(), b.getSizeInBytes());
             }
         }
-        return factory.createParser(s.toBytes());
+        byte[] bytes = s.toBytes();
+        return new View(bytes, 0, bytes.length);
+    }
+
+    /** A Jackson parser over the string's UTF-8 bytes. */
+    static JsonParser parser(JsonFactory factory, StringData s) throws IOException {
+        View v = view(s);
+        return factory.createParser(v.array, v.offset, v.length);
     }
 }

@@ -1,0 +1,76 @@
+"""The project's Java SQL functions (pipelines/jvm) on a real Flink mini-cluster, edge cases included.
+
+The functions read Flink's internal UTF-8 strings in place; literals in a query arrive as Java strings, values
+read from a source as binary ones, so the queries use both (a VALUES row and a nested CONCAT).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from cxm.config import Settings
+from pipelines.feature_sql import function_ddls, sql_string
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def query(settings: Settings) -> Any:
+    from pipelines.tableenv import create_table_env
+
+    t_env = create_table_env(settings, "cxm-sql-functions-test", {"parallelism.default": "1"})
+    for ddl in function_ddls():
+        t_env.execute_sql(ddl)
+
+    def run(expr: str, values: list[str]) -> list[Any]:
+        rows = ", ".join(f"({sql_string(v)})" for v in values)
+        sql = f"SELECT {expr} FROM (VALUES {rows}) AS t(p)"
+        with t_env.execute_sql(sql).collect() as results:
+            return [r[0] for r in results]
+
+    return run
+
+
+def test_rfc3339_is_strict(query: Any) -> None:
+    # as text: TIMESTAMP(3) has no zone, PyFlink would hand out naive datetimes
+    got = query("CAST(CXM_RFC3339(p) AS STRING)", [
+        "2026-11-24T05:20:07.123Z", "2026-02-30T00:00:00.000Z", "2026-11-24T24:00:00.000Z",
+        "2026-11-24T05:20:07Z", "2026-11-24T05:2x:07.123Z", "2028-02-29T23:59:59.999Z",
+    ])
+    assert got == ["2026-11-24 05:20:07.123", None, None, None, None, "2028-02-29 23:59:59.999"]
+
+
+def test_json_field_reads_one_string_field(query: Any) -> None:
+    payloads = [
+        '{"a": {"event_time": "nested"}, "event_time": "t\\u00e9"}',
+        '{"a": {"event_time": "nested"}, "event_time": "t\\u00e9"}',  # the same bytes again (per-thread memo)
+        '{"event_time": 5}',
+        '[{"event_time": "x"}]',
+        '{"b": "é", "event_time": "ü"}',
+        '{"event_time": "x", "broken',
+    ]
+    got = query("CXM_JSON_FIELD(CONCAT(p, ''), 'event_time')", payloads)
+    assert got == ["té", "té", None, None, "ü", "x"]
+    # another field name on the same payload is not served from the memo of the first
+    assert query("CXM_JSON_FIELD(p, 'b')", ['{"b": "é", "event_time": "ü"}']) == ["é"]
+
+
+def test_json_fields_one_parse(query: Any) -> None:
+    spec = "x:s,n:n,b:b,m:s"
+    call = f"CXM_JSON_FIELDS(CONCAT(p, ''), '{spec}')"
+    # PyFlink cannot collect an ARRAY with NULL elements: one string per result, '~' for NULL
+    expr = "CONCAT_WS('|', " + ", ".join(f"COALESCE({call}[{i}], '~')" for i in range(1, 6)) + ")"
+    got = query(expr, [
+        '{"x": "é", "n": 1.5, "b": true, "z": [1, {"m": "no"}]}',
+        '{"x": 3, "n": "1", "b": null}',
+        "nope",
+        "[1, 2]",
+        '{"x": "a"} trailing',
+    ])
+    assert got[0] == "1110|é|1.5|true|~"
+    assert got[1] == "1110|~|~|~|~"  # present, but not of the wanted JSON type
+    assert got[2] == "not_json|~|~|~|~"
+    assert got[3] == "not_object|~|~|~|~"
+    assert got[4] == "not_json|~|~|~|~"
