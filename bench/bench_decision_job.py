@@ -6,7 +6,9 @@ takes about two minutes). Synthetic changelog rows (one feature group each, the 
 the latency is changelog row in Kafka -> the decision covering it in Kafka (broker timestamps), over the rows
 after a ``--warmup-s`` warm-up. ``rows_per_s`` is the rate the decisions covered (sum of ``coalesced.rows``
 per second of decisions): below ``--rate`` means the job could not keep up. ``cpu_ms_per_row``: CPU time of
-the job's processes (JVM and Python worker, after start-up) per changelog row.
+the job's processes (JVM and Python worker, after start-up) per changelog row, also split into the JVM
+(``jvm_``) and Python (``python_``); ``steady_*``: the same from ``--warmup-s`` into the production to its end
+(without the JIT compilation and first checkpoints of the warm-up).
 
 Run: ``python -m bench.bench_decision_job [--rate 2000] [--coalesce-ms 200]``.
 """
@@ -18,6 +20,7 @@ import os
 import random
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -59,8 +62,10 @@ def synthetic_row(rng: random.Random, customer: str, ts_ms: int) -> dict[str, An
     return {"customer_id": customer, "group": group, "event_ts_ms": ts_ms, "values": values}
 
 
-def produce_paced(bootstrap: str, topic: str, rate: float, seconds: float, customers: int, seed: int) -> int:
-    """Produce rows at ``rate`` per second (10 ms ticks) for ``seconds``; returns how many."""
+def produce_paced(bootstrap: str, topic: str, rate: float, seconds: float, customers: int, seed: int,
+                  on_tick: Callable[[float, int], None] | None = None) -> int:
+    """Produce rows at ``rate`` per second (10 ms ticks) for ``seconds``; returns how many. ``on_tick(elapsed,
+    produced)`` is called after every tick and once at the end."""
     import orjson
     from confluent_kafka import Producer
 
@@ -79,7 +84,11 @@ def produce_paced(bootstrap: str, topic: str, rate: float, seconds: float, custo
             if n % 5000 == 0:
                 p.poll(0)
         p.poll(0)
+        if on_tick is not None:
+            on_tick(elapsed, n)
         time.sleep(0.01)
+    if on_tick is not None:
+        on_tick(time.monotonic() - start, n)
     p.flush(30)
     return n
 
@@ -182,8 +191,22 @@ def main(argv: list[str] | None = None) -> None:
             if not job.alive() or time.monotonic() > deadline:
                 raise RuntimeError(f"decision job not ready; see {log}:\n{job.tail()}")
             time.sleep(0.5)
-        cpu_ready = session_cpu_s(job.proc.pid if job.proc else -1)
-        produced = produce_paced(s.kafka.bootstrap, changelog, args.rate, args.seconds, args.customers, args.seed)
+        sid = job.proc.pid if job.proc else -1
+        cpu_ready = session_cpu_s(sid)
+        # steady state: CPU and rows produced from --warmup-s into the production to its end (JIT compilation
+        # and the first checkpoints are paid in the warm-up; the job keeps up, so the rows of the window are
+        # those it processed in it, give or take its latency)
+        steady: dict[str, Any] = {}
+
+        def tick(elapsed: float, n: int) -> None:
+            if "cpu0" not in steady and elapsed >= args.warmup_s:
+                steady.update(cpu0=session_cpu_s(sid), n0=n)
+            if "cpu0" in steady:
+                steady.update(n1=n, last=elapsed)
+
+        produced = produce_paced(s.kafka.bootstrap, changelog, args.rate, args.seconds, args.customers, args.seed,
+                                 on_tick=tick)
+        cpu_steady_end = session_cpu_s(sid)
         last, stable = -1, time.monotonic()
         while time.monotonic() - stable < 6.0:
             n = topic_count(s.kafka.bootstrap, decisions)
@@ -193,6 +216,8 @@ def main(argv: list[str] | None = None) -> None:
         cpu_end = session_cpu_s(job.proc.pid if job.proc else -1)
         cpu = {k: cpu_end[k] - cpu_ready[k] for k in cpu_end}
         cpu_s = sum(cpu.values())
+        steady_rows = max(steady.get("n1", 0) - steady.get("n0", 0), 1)
+        cpu_steady = {k: cpu_steady_end[k] - steady.get("cpu0", cpu_ready)[k] for k in cpu_end}
     finally:
         job.stop()
     m = measure(s.kafka.bootstrap, changelog, decisions, args.warmup_s)
@@ -210,8 +235,12 @@ def main(argv: list[str] | None = None) -> None:
             # the same split: the JVM (source, coalescing, merge, sink) and Python (driver + UDF workers)
             "jvm_cpu_ms_per_row": round(1000.0 * cpu["java"] / max(m["rows_covered"], 1.0), 3),
             "python_cpu_ms_per_row": round(1000.0 * cpu["python"] / max(m["rows_covered"], 1.0), 3),
+            # the same after the warm-up (see ``tick``): the per-row cost of a long-running job
+            "steady_jvm_cpu_ms_per_row": round(1000.0 * cpu_steady["java"] / steady_rows, 3),
+            "steady_python_cpu_ms_per_row": round(1000.0 * cpu_steady["python"] / steady_rows, 3),
         },
-        {**m, "cpu_s": cpu_s, "cpu_by_process_s": cpu, "produced": produced, "options": vars(args), "log": str(log)},
+        {**m, "cpu_s": cpu_s, "cpu_by_process_s": cpu, "steady_cpu_by_process_s": cpu_steady,
+         "steady_rows": steady_rows, "produced": produced, "options": vars(args), "log": str(log)},
     )
 
 
