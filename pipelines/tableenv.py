@@ -50,7 +50,13 @@ def job_config(settings: Settings, job_name: str, extra: dict[str, str] | None =
 def create_table_env(
     settings: Settings, job_name: str, extra: dict[str, str] | None = None
 ) -> StreamTableEnvironment:
-    """A streaming TableEnvironment (local mini-cluster, or the cluster when run by ``flink run``)."""
+    """A streaming TableEnvironment (local mini-cluster, or the cluster when run by ``flink run``).
+
+    The first environment of a process starts PyFlink's JVM (the mini-cluster) with ``flink.local_jvm_opts``
+    unless ``JVM_ARGS`` is set; under ``flink run`` the JVM already exists and this changes nothing.
+    """
+    if settings.flink.local_jvm_opts and "JVM_ARGS" not in os.environ:
+        os.environ["JVM_ARGS"] = settings.flink.local_jvm_opts
     from pyflink.common import Configuration
     from pyflink.datastream import StreamExecutionEnvironment
     from pyflink.table import EnvironmentSettings, StreamTableEnvironment

@@ -53,6 +53,7 @@ def cluster_config(settings: Settings, base: dict[str, Any]) -> dict[str, Any]:
         "jobmanager.memory.process.size": f.jobmanager_memory,
         "taskmanager.numberOfTaskSlots": f.taskmanager_slots,
         "taskmanager.memory.process.size": f.taskmanager_memory,
+        "env.java.opts.taskmanager": f.taskmanager_jvm_opts,
         "parallelism.default": f.parallelism,
         "env.pid.dir": str(var / "pid"),
         "io.tmp.dirs": str(var / "tmp"),

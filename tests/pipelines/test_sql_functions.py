@@ -74,3 +74,12 @@ def test_json_fields_one_parse(query: Any) -> None:
     assert got[2] == "not_json|~|~|~|~"
     assert got[3] == "not_object|~|~|~|~"
     assert got[4] == "not_json|~|~|~|~"
+
+
+def test_mini_cluster_jvm_uses_the_configured_collector(query: Any, settings: Settings) -> None:
+    from pyflink.java_gateway import get_gateway
+
+    jvm = get_gateway().jvm
+    beans = [b.getName() for b in jvm.java.lang.management.ManagementFactory.getGarbageCollectorMXBeans()]
+    assert "-XX:+UseParallelGC" in settings.flink.local_jvm_opts
+    assert "PS Scavenge" in beans, beans
