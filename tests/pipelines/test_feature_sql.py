@@ -9,7 +9,7 @@ import pytest
 
 from cxm.config import EVENT_KINDS, Settings
 from events.contracts import required_fields
-from features.names import GROUPS
+from features.names import GROUPS, feature_dtype
 from features.stores import load_stores
 from pipelines import feature_sql as fsql
 from pipelines.feature_job import Topics, build_plan
@@ -39,8 +39,12 @@ def test_changelog_insert_has_every_feature_in_contract_order(group: str) -> Non
     assert set(exprs) == set(GROUPS[group])
     insert = fsql.changelog_insert(group, last, exprs)
     assert f"FROM {last}" in insert
-    positions = [insert.index(f"CAST({exprs[f]} AS") for f in GROUPS[group]]
+    # the JSON value names every feature once, in the contract's order, each followed by its expression
+    positions = [insert.index(f'"{f}":') for f in GROUPS[group]]
     assert positions == sorted(positions)
+    for f in GROUPS[group]:
+        assert insert.count(f'"{f}":') == 1
+        assert fsql.json_value_sql(exprs[f], feature_dtype(f)) in insert
     row_type = fsql.values_row_type(group)
     assert [p.split("`")[1] for p in row_type[4:-1].split(", ")] == list(GROUPS[group])
 

@@ -76,6 +76,15 @@ def test_json_fields_one_parse(query: Any) -> None:
     assert got[4] == "not_json|~|~|~|~"
 
 
+def test_json_string_escapes(query: Any) -> None:
+    import orjson
+
+    texts = ["plain c0000042", 'quote " and \\ backslash', "line\nbreak\ttab\u0001", "Europe/Madrid é ü"]
+    got = query("CXM_JSON_STRING(CONCAT(p, ''))", texts)
+    assert got[0] == '"plain c0000042"'
+    assert [orjson.loads(g) for g in got] == texts
+
+
 def test_mini_cluster_jvm_uses_the_configured_collector(query: Any, settings: Settings) -> None:
     from pyflink.java_gateway import get_gateway
 
