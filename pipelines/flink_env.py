@@ -70,6 +70,10 @@ class FeatureJobConfig(BaseSettings):
         default=100, ge=0,
         description="how long a half-empty network buffer waits (Flink's default; 10 ms cost ~20% throughput in "
         "bench_features)")
+    watermark_interval_ms: int = Field(
+        default=200, ge=1,
+        description="pipeline.auto-watermark-interval: how often periodic watermarks advance (the over windows "
+        "emit when they do: up to this long is added to a feature's latency)")
     job_name: str = "cxm-features"
     group_id: str = "cxm-features"
 
@@ -85,6 +89,7 @@ def flink_config(settings: Settings, job: FeatureJobConfig, job_name: str | None
         "pipeline.object-reuse": "true",
         # a network buffer is sent when full or after this long (default 100 ms, per keyed exchange)
         "execution.buffer-timeout.interval": f"{job.buffer_timeout_ms} ms",
+        "pipeline.auto-watermark-interval": f"{job.watermark_interval_ms} ms",
         "table.optimizer.reuse-source-enabled": "true",
         "table.optimizer.reuse-sub-plan-enabled": "true",
         "pipeline.operator-chaining.enabled": "true",
