@@ -86,8 +86,11 @@ def _group_last(expr: str, suffix: str = "") -> str:
 def changelog_source_ddl(s: Settings, group_id: str, bounded: bool) -> str:
     """Source over ``features.changelog`` with the ``raw`` format for key and value: ``customer_id`` and ``grp``
     from the key ``customer_id|group`` (from the value when the key has no ``|``: producers keyed by customer),
-    ``event_ts_ms`` read from the value by ``CXM_JSON_LONG`` (NULL when missing or not JSON: such rows are
-    dropped), ``v`` the value text (``{"customer_id", "group", "event_ts_ms", "values"}``) untouched.
+    ``event_ts_ms`` read from the value by ``CXM_JSON_LONG`` (NULL when missing or not JSON before it: such rows
+    are dropped), ``v`` the value text (``{"customer_id", "group", "event_ts_ms", "values"}``) untouched. The rest
+    of the text is not validated here: a value broken after ``event_ts_ms`` is kept, and the UDF reads that
+    group as missing (its defaults) until the customer's next row of the group (the JSON-format source used to
+    drop such a row).
 
     >>> ddl = changelog_source_ddl(Settings.defaults(), "g", False)
     >>> "CXM_JSON_LONG(v, 'event_ts_ms')" in ddl and "'topic' = 'features.changelog'" in ddl
