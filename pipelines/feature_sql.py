@@ -459,14 +459,16 @@ def group_views(group: str, stores: Sequence[Any] = ()) -> tuple[list[str], str,
     """
     k = ["customer_id", "ts", "ms"]
     if group == "clickstream":
+        # one unbounded window: the counts drop rows older than their span themselves (CXM_COUNT_SINCE), which is
+        # cheaper than a 7-day RANGE window retracting them
         v = [
             _over("g_clickstream_1", "dd_clickstream", k, {
-                "clicks_7d": "COUNT(*)",
-                "cancel_page_visits_7d": f"SUM({_flag(_eq('page', 'cancel'))})",
-                "help_page_visits_7d": f"SUM({_flag(_eq('page', 'help'))})",
+                "clicks_7d": count_since("7d"),
+                "cancel_page_visits_7d": count_since("7d", f"({_eq('page', 'cancel')})"),
+                "help_page_visits_7d": count_since("7d", f"({_eq('page', 'help')})"),
                 "clicks_24h": count_since("24h"),
                 "clicks_1h": count_since("1h"),
-            }, "7d"),
+            }, "unbounded"),
         ]
         return v, "g_clickstream_1", {f: f for f in GROUPS[group]}
     if group == "call":
@@ -554,7 +556,7 @@ FROM g_complaint_5""",
         return v, "g_purchase_1", {f: f for f in GROUPS[group]}
     if group == "response":
         dlv = "response = 'delivered'"
-        r30 = {f"rejects_{a}_30d": f"SUM({_flag(_eq('response', 'rejected') + ' AND ' + _eq('action_kind', a))})"
+        r30 = {f"rejects_{a}_30d": count_since("30d", f"({_eq('response', 'rejected')} AND {_eq('action_kind', a)})")
                for a in ACTION_KINDS}
 
         def contacts(w: str) -> dict[str, str]:
@@ -566,14 +568,14 @@ FROM g_complaint_5""",
         c7, c24 = contacts("7d"), contacts("24h")
         mk = f"{dlv} AND action_kind IN ('marketing', 'upsell')"
         v = [
-            # one 30-day window for the 30 d, 7 d and 24 h counts
-            _over("g_response_1", "dd_response", [*k, "response", "action_kind"], {**r30, **c7, **c24}, "30d"),
-            _over("g_response_2", "g_response_1", [*k, *r30, *c7, *c24],
-                  {"last_marketing_ms": f"MAX(CASE WHEN {mk} THEN ms END)"}, "unbounded"),
+            # one unbounded window for the 30 d, 7 d and 24 h counts (each drops rows older than its span) and the
+            # last marketing contact
+            _over("g_response_1", "dd_response", k, {
+                **r30, **c7, **c24, "last_marketing_ms": f"MAX(CASE WHEN {mk} THEN ms END)"}, "unbounded"),
         ]
         exprs = {f: f for f in GROUPS[group]}
         exprs["last_marketing_ms"] = "COALESCE(last_marketing_ms, CAST(0 AS BIGINT))"
-        return v, "g_response_2", exprs
+        return v, "g_response_1", exprs
     if group == "consent":
         # latest by event time, ties by larger event_id: MAX over "ms event_id<SOH>granted" strings
         aggs = {f"c_{ch}": (f"MAX(CASE WHEN channel = {sql_string(ch)} THEN CONCAT({_pad_ms()}, ' ', event_id, "

@@ -35,7 +35,8 @@ def runs(kafka_bootstrap: str, settings: Settings) -> dict[str, Any]:
 
     faults = FaultRates(malformed=0.002, missing_field=0.002, duplicate=0.01, out_of_order=0.02, late=0.005,
                         max_disorder_s=1.0, lateness_s=3600.0)
-    lines = simulate_lines(customers=300, days=5, seed=3, faults=faults)
+    # 9 days: the 7-day windows and spans drop and retract rows (the 24 h and 1 h ones do after a day)
+    lines = simulate_lines(customers=200, days=9, seed=3, faults=faults)
     topics = fresh_topics(topic_factory(kafka_bootstrap))
     produce_raw(kafka_bootstrap, [(topics.events[k], v.encode(), key.encode()) for k, v, key in lines])
     s = settings.model_copy(update={"flink": settings.flink.model_copy(update={"watermark_delay_s": DELAY_S})})

@@ -1,5 +1,7 @@
 package org.cxm.flink;
 
+import org.apache.flink.table.annotation.DataTypeHint;
+import org.apache.flink.table.annotation.FunctionHint;
 import org.apache.flink.table.functions.AggregateFunction;
 
 /**
@@ -11,7 +13,14 @@ import org.apache.flink.table.functions.AggregateFunction;
  * <p>Flink processes an event-time OVER window in timestamp order: it retracts the rows that left the range,
  * then accumulates the rows of the current timestamp, then reads the value. The accumulator keeps the event
  * times of the counted rows in order; a retraction always removes the oldest ones, so it drops the first.
+ *
+ * <p>Rows older than the span are also dropped as newer ones arrive, so the function works over an UNBOUNDED
+ * window too (no retractions at all: Flink's unbounded OVER operator is much cheaper than a RANGE one, which
+ * scans the customer's buffered rows on every timestamp to find those that left the range). A retraction of a
+ * row dropped that way only counts it off. The accumulator is a RAW type: the heap state keeps the object itself,
+ * without converting it to Flink's row format on every access.
  */
+@FunctionHint(accumulator = @DataTypeHint(value = "RAW", bridgedTo = CountSince.Acc.class))
 public class CountSince extends AggregateFunction<Long, CountSince.Acc> {
 
     /** Event times (ascending) of the counted rows in {@code ts[start, end)}, the newest row's time, the span. */
@@ -21,6 +30,8 @@ public class CountSince extends AggregateFunction<Long, CountSince.Acc> {
         public int end = 0;
         public long last = Long.MIN_VALUE;
         public long span = 0L;
+        /** Rows dropped for age that no retraction has counted off yet. */
+        public long evicted = 0L;
     }
 
     @Override
@@ -38,6 +49,15 @@ public class CountSince extends AggregateFunction<Long, CountSince.Acc> {
         if (spanMs != null) {
             acc.span = spanMs;
         }
+        long from = acc.last - acc.span;
+        while (acc.start < acc.end && acc.ts[acc.start] < from) {  // out of the span for good (time only grows)
+            acc.start++;
+            acc.evicted++;
+        }
+        if (acc.start == acc.end) {
+            acc.start = 0;
+            acc.end = 0;
+        }
         if (cond == null || !cond) {
             return;
         }
@@ -54,6 +74,10 @@ public class CountSince extends AggregateFunction<Long, CountSince.Acc> {
 
     public void retract(Acc acc, Long ms, Long spanMs, Boolean cond) {
         if (ms == null || cond == null || !cond) {
+            return;
+        }
+        if (acc.evicted > 0) {  // the oldest counted row, already dropped for age
+            acc.evicted--;
             return;
         }
         if (acc.start < acc.end) {
