@@ -62,11 +62,16 @@ def _records(df: pd.DataFrame) -> list[dict[str, Any]]:
 
 def group_values(texts: Sequence[str | None]) -> list[dict[str, Any] | None]:
     """The ``values`` object of each changelog value text (``{"customer_id", "group", "event_ts_ms", "values"}``);
-    None for a missing text and for one that is not such a JSON object.
+    None for a missing text and for one that is not such a JSON object. ``NaN``/``Infinity`` (what a SQL DOUBLE
+    cast to text gives for them) are read as floats, by the standard library's slower parser.
 
     >>> group_values(['{"group": "gps", "values": {"last_store_visit_ms": 5}}', None, "{broken", "[]"])
     [{'last_store_visit_ms': 5}, None, None, None]
+    >>> group_values(['{"values": {"mean_wait_s_7d": NaN, "spend_30d": 1.0E-4}}'])
+    [{'mean_wait_s_7d': nan, 'spend_30d': 0.0001}]
     """
+    import json
+
     import orjson
 
     out: list[dict[str, Any] | None] = []
@@ -76,7 +81,10 @@ def group_values(texts: Sequence[str | None]) -> list[dict[str, Any] | None]:
             try:
                 doc = orjson.loads(text)
             except orjson.JSONDecodeError:
-                doc = None
+                try:
+                    doc = json.loads(text)
+                except ValueError:
+                    doc = None
             if isinstance(doc, dict):
                 values = doc.get("values")
         out.append(values if isinstance(values, dict) else None)

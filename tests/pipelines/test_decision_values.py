@@ -130,6 +130,11 @@ def test_a_missing_or_broken_group_text_means_the_defaults() -> None:
     df = stored_frame({"purchase": [good, None, '{"values": [1]}', "not json"], "gps": [None] * 4})
     assert df["spend_30d"].tolist()[0] == 12.5
     assert df[["spend_30d", "purchases_30d", "last_purchase_ms", "last_store_visit_ms"]].iloc[1:].isna().all().all()
+    # a DOUBLE cast to text can be NaN (not JSON): the other features of the group are still read
+    nan = stored_frame({"call": ['{"values": {"mean_wait_s_7d": NaN, "calls_7d": 3, "last_call_reason": "x"}}']})
+    assert nan["calls_7d"].tolist() == [3]
+    assert nan["last_call_reason"].tolist() == ["x"]
+    assert nan["mean_wait_s_7d"].isna().all()
     with pytest.raises(ValueError, match="values for 2 rows"):
         stored_frame({"purchase": [good, None], "gps": [None]})
 
