@@ -110,11 +110,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--full-only", action="store_true", help="skip the half-rate latency run")
     parser.add_argument("--customers", type=int, default=4000, help="customers of the unthrottled run")
     parser.add_argument("--days", type=float, default=14.0, help="simulated days of the unthrottled run")
+    # long enough for steady-state decisions after the 30 s warm-up at ~6k events/s (10 days: ~28 s of traffic,
+    # the steady window could be empty)
+    parser.add_argument("--half-days", type=float, default=25.0, help="simulated days of the latency run")
     args = parser.parse_args(argv)
     t0 = time.monotonic()
     full = _one(rate=0.0, customers=args.customers, days=args.days) if not args.rate else {}
     half_rate = args.rate or max(full["events_per_s"] / 2.0, 500.0)
-    half = _one(rate=half_rate, customers=2000, days=10.0) if not args.full_only else {}
+    half = _one(rate=half_rate, customers=2000, days=args.half_days) if not args.full_only else {}
     nan = float("nan")
     write_result(
         "e2e",
