@@ -604,11 +604,17 @@ def json_value_sql(expr: str, dtype: str) -> str:
     "COALESCE(CAST(CAST(x AS BIGINT) AS STRING), 'null')"
     >>> json_value_sql("b", "bool")
     "CASE WHEN b THEN 'true' WHEN NOT b THEN 'false' ELSE 'null' END"
+    >>> json_value_sql("f", "float")
+    "CASE WHEN CAST(f AS DOUBLE) - CAST(f AS DOUBLE) = 0.0E0 THEN CAST(CAST(f AS DOUBLE) AS STRING) ELSE 'null' END"
     """
     if dtype == "bool":
         return f"CASE WHEN {expr} THEN 'true' WHEN NOT {expr} THEN 'false' ELSE 'null' END"
     if dtype == "str":
         return f"COALESCE(CXM_JSON_STRING(CAST({expr} AS STRING)), 'null')"
+    if dtype == "float":
+        # JSON has no NaN or Infinity: x - x is 0 only for a finite x (NaN, +-Inf and NULL give 'null')
+        x = f"CAST({expr} AS DOUBLE)"
+        return f"CASE WHEN {x} - {x} = 0.0E0 THEN CAST({x} AS STRING) ELSE 'null' END"
     return f"COALESCE(CAST(CAST({expr} AS {_FEATURE_SQL_TYPES[dtype]}) AS STRING), 'null')"
 
 

@@ -85,6 +85,16 @@ def test_json_string_escapes(query: Any) -> None:
     assert [orjson.loads(g) for g in got] == texts
 
 
+def test_changelog_json_numbers_are_json(query: Any) -> None:
+    from pipelines.feature_sql import json_value_sql
+
+    got = query(json_value_sql("CAST(p AS DOUBLE)", "float"), ["1.5", "NaN", "-Infinity", "1e300", "0.000125"])
+    assert got[1:3] == ["null", "null"]
+    import orjson
+
+    assert [orjson.loads(g) for g in got] == [1.5, None, None, 1e300, 0.000125]
+
+
 def test_mini_cluster_jvm_uses_the_configured_collector(query: Any, settings: Settings) -> None:
     from pyflink.java_gateway import get_gateway
 
