@@ -90,6 +90,15 @@ PYFLINK_WORKER_VARS = (
 )
 
 
+#: The live feature job of a run trades some throughput for latency (defaults; the environment wins): network
+#: buffers flushed after 20 ms instead of 100 ms, periodic watermarks every 50 ms instead of 200 ms (the over
+#: windows emit when the watermark passes). Steady feature-stage p99 at 12k events/s: 2.1 s -> 0.66 s (bench_e2e).
+LIVE_FEATURE_JOB_ENV: dict[str, str] = {
+    "CXM_FEATURE_JOB__BUFFER_TIMEOUT_MS": "20",
+    "CXM_FEATURE_JOB__WATERMARK_INTERVAL_MS": "50",
+}
+
+
 def child_env(extra: dict[str, str]) -> dict[str, str]:
     """The environment for a child job process: ours plus ``extra``, minus PyFlink's worker variables.
 
@@ -270,8 +279,9 @@ def main_run(settings: Settings, opts: RunOptions, echo: Any = print) -> RunResu
     echo(f"run {tag}: topics run.{tag}.*; Feast online store: {s.feast.online_store}")
     feast_apply(s)
     ensure_models(s, seed=opts.seed + 1000, echo=echo)
+    live_defaults = {k: v for k, v in LIVE_FEATURE_JOB_ENV.items() if k not in os.environ}
     jobs = [
-        JobProcess("feature", "pipelines.feature_job", env, out_dir / "feature_job.log"),
+        JobProcess("feature", "pipelines.feature_job", {**live_defaults, **env}, out_dir / "feature_job.log"),
         JobProcess("decision", "pipelines.decision_job", env, out_dir / "decision_job.log"),
     ]
     t0 = time.monotonic()
