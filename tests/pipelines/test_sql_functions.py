@@ -57,6 +57,23 @@ def test_json_field_reads_one_string_field(query: Any) -> None:
     assert query("CXM_JSON_FIELD(p, 'b')", ['{"b": "é", "event_time": "ü"}']) == ["é"]
 
 
+def test_json_long_reads_one_top_level_integer(query: Any) -> None:
+    payloads = [
+        '{"customer_id": "c1", "group": "gps", "event_ts_ms": 1795000000123, "values": {"x": 1}}',
+        '{"values": {"event_ts_ms": 1}, "event_ts_ms": -5}',  # nested ones are skipped
+        '{"event_ts_ms": 1.5}',
+        '{"event_ts_ms": "17"}',
+        '{"event_ts_ms": 92233720368547758070}',  # beyond BIGINT
+        '[{"event_ts_ms": 1}]',
+        '{"customer_id": "é", "event_ts_ms": 7, "broken',  # broken after the field: not looked at
+        '{"customer_id": "c1", "broken',
+        "",
+    ]
+    expected = [1795000000123, -5, None, None, None, None, 7, None, None]
+    assert query("CXM_JSON_LONG(CONCAT(p, ''), 'event_ts_ms')", payloads) == expected
+    assert query("CXM_JSON_LONG(p, 'event_ts_ms')", payloads) == expected
+
+
 def test_json_fields_one_parse(query: Any) -> None:
     spec = "x:s,n:n,b:b,m:s"
     call = f"CXM_JSON_FIELDS(CONCAT(p, ''), '{spec}')"
