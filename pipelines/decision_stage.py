@@ -50,6 +50,24 @@ def inbound_channel(trigger: str, near_store: bool) -> str:
     return INBOUND_BY_TRIGGER.get(trigger, "")
 
 
+def context_key(trigger: str, features: dict[str, Any]) -> str:
+    """A digest of what a decision without an event id was made on: two coalesced windows of one customer can
+    end with events of the same millisecond, and their decisions must not share an id (readers de-duplicate on
+    it); the same context gives the same key.
+
+    >>> context_key("gps", {"a": 1, "b": 2.5}) == context_key("gps", {"b": 2.5, "a": 1})
+    True
+    >>> context_key("gps", {"a": 1}) != context_key("gps", {"a": 2})
+    True
+    """
+    import hashlib
+
+    import orjson
+
+    body = orjson.dumps(features, option=orjson.OPT_SORT_KEYS | orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS)
+    return hashlib.blake2b(trigger.encode() + b"|" + body, digest_size=8).hexdigest()
+
+
 def _records(df: pd.DataFrame) -> list[dict[str, Any]]:
     """``df.to_dict("records")`` without its per-value boxing (columns to Python lists once, then zip).
 
@@ -209,12 +227,14 @@ class DecisionStage:
         for i, ts_ms in enumerate(now_ms.tolist()):
             f = feat_rows[i]
             trig = triggers[i]
+            event_id = event_ids[i] or None
             context = DecisionContext(
                 customer_id=customers[i],
-                event_id=event_ids[i] or None,
+                event_id=event_id,
                 inbound_channel=inbound_channel(trig, bool(f.get("near_store"))),
                 trigger=trig,
                 features_known=known,
+                context_key="" if event_id else context_key(trig, f),
             )
             rec = decide(f, score_rows[i], context, datetime.fromtimestamp(ts_ms / 1000, tz=UTC)).to_record()
             if covered is not None:

@@ -29,15 +29,28 @@ def rfc3339(ts: datetime) -> str:
 
 
 def decision_id(
-    customer_id: str, event_id: str | None, decided_at: datetime | None, policy_version: str
+    customer_id: str, event_id: str | None, decided_at: datetime | None, policy_version: str, context_key: str = ""
 ) -> str:
-    """Deterministic id: a replay of the same trigger under the same policies yields the same id."""
+    """Deterministic id: a replay of the same trigger under the same policies yields the same id.
+
+    ``context_key`` tells apart decisions without an event id made at the same event time on different contexts
+    (two coalesced windows of one customer can end with events of the same millisecond): without it a reader
+    de-duplicating on the id would drop one of them.
+
+    >>> t = datetime(2026, 11, 24, tzinfo=UTC)
+    >>> decision_id("c1", None, t, "p1", "a") != decision_id("c1", None, t, "p1", "b")
+    True
+    >>> decision_id("c1", None, t, "p1") == decision_id("c1", None, t, "p1", "")
+    True
+    """
     if event_id:
         anchor = f"e:{event_id}"
     elif decided_at is not None:
         anchor = f"t:{rfc3339(decided_at)}"
     else:
         raise ValueError("decision_id needs an event id or a decision time")
+    if context_key:
+        anchor += f"|k:{context_key}"
     return hashlib.sha256(f"{customer_id}|{anchor}|{policy_version}".encode()).hexdigest()[:32]
 
 

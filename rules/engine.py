@@ -46,6 +46,8 @@ class DecisionContext:
     trigger: str = ""
     features_known: bool = True
     action_history: Mapping[str, float] = field(default_factory=dict)
+    #: tells apart decisions without an event id made at the same time on different contexts (see decision_id)
+    context_key: str = ""
 
 
 @lru_cache(maxsize=1024)
@@ -327,7 +329,7 @@ class PolicySet:
     ) -> Decision:
         model_version = str((scores or {}).get("model_version", "none"))
         sc = {"churn_risk": float(r["churn_risk"]), "stage": str(r["stage"])}
-        did = decision_id(ctx.customer_id, ctx.event_id, now, self.version)
+        did = decision_id(ctx.customer_id, ctx.event_id, now, self.version, ctx.context_key)
         if best < 0:
             return Decision(
                 did,
