@@ -23,8 +23,7 @@ import java.util.Arrays;
 public class JsonField extends ScalarFunction {
     private static final JsonFactory FACTORY = new JsonFactory();
 
-    private transient StringData lastName;
-    private transient String nameText;
+    private final Utf8.CachedText names = new Utf8.CachedText();
 
     /** The last lookup of a thread: the payload's bytes, the field name and the value found. */
     private static final class Last {
@@ -41,11 +40,7 @@ public class JsonField extends ScalarFunction {
         if (payload == null || nameData == null) {
             return null;
         }
-        if (lastName == null || !nameData.equals(lastName)) {
-            nameText = nameData.toString();
-            lastName = nameData;
-        }
-        String name = nameText;
+        String name = names.of(nameData);
         Utf8.View v = Utf8.view(payload);
         Last last = LAST.get();
         if (last.payload != null && last.payload.length == v.length && name.equals(last.name)
@@ -61,20 +56,10 @@ public class JsonField extends ScalarFunction {
 
     private static StringData find(Utf8.View v, String name) {
         try (JsonParser p = FACTORY.createParser(v.array, v.offset, v.length)) {
-            if (p.nextToken() != JsonToken.START_OBJECT) {
-                return null;
-            }
-            while (p.nextToken() == JsonToken.FIELD_NAME) {
-                boolean hit = name.equals(p.currentName());
-                JsonToken t = p.nextToken();
-                if (hit) {
-                    return t == JsonToken.VALUE_STRING ? StringData.fromString(p.getText()) : null;
-                }
-                p.skipChildren();
-            }
+            JsonToken t = Utf8.seekTopLevelField(p, name);
+            return t == JsonToken.VALUE_STRING ? StringData.fromString(p.getText()) : null;
         } catch (IOException | RuntimeException e) {
             return null;
         }
-        return null;
     }
 }

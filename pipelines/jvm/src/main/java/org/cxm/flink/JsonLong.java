@@ -19,8 +19,7 @@ import java.io.IOException;
 public class JsonLong extends ScalarFunction {
     private static final JsonFactory FACTORY = new JsonFactory();
 
-    private transient StringData lastName;
-    private transient String nameText;
+    private final Utf8.CachedText names = new Utf8.CachedText();
 
     public Long eval(
             @DataTypeHint(value = "STRING", bridgedTo = StringData.class) StringData payload,
@@ -28,33 +27,18 @@ public class JsonLong extends ScalarFunction {
         if (payload == null || nameData == null) {
             return null;
         }
-        if (lastName == null || !nameData.equals(lastName)) {
-            nameText = nameData.toString();
-            lastName = nameData;
-        }
-        String name = nameText;
+        String name = names.of(nameData);
         try (JsonParser p = Utf8.parser(FACTORY, payload)) {
-            if (p.nextToken() != JsonToken.START_OBJECT) {
+            if (Utf8.seekTopLevelField(p, name) != JsonToken.VALUE_NUMBER_INT) {
                 return null;
             }
-            while (p.nextToken() == JsonToken.FIELD_NAME) {
-                boolean hit = name.equals(p.currentName());
-                JsonToken t = p.nextToken();
-                if (hit) {
-                    if (t != JsonToken.VALUE_NUMBER_INT) {
-                        return null;
-                    }
-                    JsonParser.NumberType type = p.getNumberType();
-                    if (type != JsonParser.NumberType.INT && type != JsonParser.NumberType.LONG) {
-                        return null;
-                    }
-                    return p.getLongValue();
-                }
-                p.skipChildren();
+            JsonParser.NumberType type = p.getNumberType();
+            if (type != JsonParser.NumberType.INT && type != JsonParser.NumberType.LONG) {
+                return null;
             }
+            return p.getLongValue();
         } catch (IOException | RuntimeException e) {
             return null;
         }
-        return null;
     }
 }
