@@ -124,6 +124,9 @@ class FlinkSettings(_Strict):
     local_jvm_opts: str = "-XX:+UseParallelGC -Xms4g -Xmn2g"
     # JVM options of the standalone cluster's TaskManagers (``env.java.opts.taskmanager``)
     taskmanager_jvm_opts: str = "-XX:+UseParallelGC"
+    # Any Flink option, set on every job's environment last (it wins over the project's defaults and a job's own
+    # settings), e.g. ``CXM_FLINK__CONF='{"python.fn-execution.arrow.batch.size": "500"}'``
+    conf: dict[str, str] = Field(default_factory=dict)
 
     @computed_field  # type: ignore[prop-decorator]
     @property

@@ -155,20 +155,31 @@ class JobProcess:
             self.proc.wait(10)
 
 
-def topic_count(bootstrap: str, topic: str) -> int:
-    """Messages currently in a topic (sum of high watermarks minus low watermarks)."""
-    from confluent_kafka import Consumer, TopicPartition
+def topic_count(bootstrap: str, topic: str, attempts: int = 5) -> int:
+    """Messages currently in a topic (sum of high watermarks minus low watermarks).
+
+    Retriable broker errors (a partition of a topic created a moment ago has no leader yet:
+    ``NOT_LEADER_FOR_PARTITION``) are retried ``attempts`` times, a second apart; other errors raise.
+    """
+    from confluent_kafka import Consumer, KafkaException, TopicPartition
 
     c = Consumer({"bootstrap.servers": bootstrap, "group.id": f"count-{uuid.uuid4().hex[:6]}"})
     try:
-        meta = c.list_topics(topic, timeout=10).topics.get(topic)
-        if meta is None:
-            return 0
-        total = 0
-        for p in meta.partitions:
-            lo, hi = c.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
-            total += hi - lo
-        return total
+        for attempt in range(attempts):
+            try:
+                meta = c.list_topics(topic, timeout=10).topics.get(topic)
+                if meta is None:
+                    return 0
+                total = 0
+                for p in meta.partitions:
+                    lo, hi = c.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
+                    total += hi - lo
+                return total
+            except KafkaException as exc:
+                if attempt == attempts - 1 or not exc.args[0].retriable():
+                    raise
+                time.sleep(1.0)
+        return 0
     finally:
         c.close()
 

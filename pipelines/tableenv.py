@@ -22,6 +22,13 @@ def job_config(settings: Settings, job_name: str, extra: dict[str, str] | None =
     >>> c = job_config(Settings.defaults(), "j")
     >>> c["pipeline.name"], c["execution.checkpointing.interval"]
     ('j', '10000 ms')
+
+    A job's ``extra`` options win over the defaults, ``flink.conf`` (the operator's) over both:
+
+    >>> s = Settings.defaults()
+    >>> s.flink.conf["parallelism.default"] = "2"
+    >>> job_config(s, "j", {"parallelism.default": "3", "x": "1"})["parallelism.default"]
+    '2'
     """
     f = settings.flink
     jars = ";".join(p.resolve().as_uri() for p in settings.flink_jars()
@@ -44,6 +51,7 @@ def job_config(settings: Settings, job_name: str, extra: dict[str, str] | None =
     if jars:
         conf["pipeline.jars"] = jars
     conf.update(extra or {})
+    conf.update(f.conf)
     return conf
 
 
