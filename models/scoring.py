@@ -25,6 +25,7 @@ import pandas as pd
 
 from features.names import SCORES
 from models.churn import ChurnModel
+from models.featurize import shared_transforms
 from models.propensity import PropensityModel
 from models.registry import ModelRegistry, SnapshotWatcher
 from models.stage import StageModel
@@ -34,14 +35,17 @@ CHURN, STAGE, PROPENSITY = "churn", "stage", "propensity"
 
 
 def score_frame(df: pd.DataFrame, churn: ChurnModel, stage: StageModel, propensity: PropensityModel) -> pd.DataFrame:
-    """Every score for every row of ``df`` (same index), columns in ``SCORES`` order."""
-    out = pd.DataFrame(index=df.index)
-    out["churn_risk"] = churn.churn_risk(df) if len(df) else []
-    out["stage"] = stage.predict_many(df) if len(df) else []
-    props = propensity.propensities_many(df)
+    """Every score for every row of ``df`` (same index), columns in ``SCORES`` order. The models featurize the
+    batch once between them (:func:`models.featurize.shared_transforms`) and the result is built in one go: the
+    decision job scores many small batches, so the fixed cost per batch matters."""
+    if len(df) == 0:
+        return pd.DataFrame({c: pd.Series(dtype=object if c == "stage" else float) for c in SCORES}, index=df.index)
+    with shared_transforms():
+        cols: dict[str, object] = {"churn_risk": churn.churn_risk(df), "stage": stage.predict_many(df).to_numpy()}
+        props = propensity.propensities_many(df)
     for col in props.columns:
-        out[col] = props[col]
-    return out[list(SCORES)]
+        cols[col] = props[col].to_numpy()
+    return pd.DataFrame({c: cols[c] for c in SCORES}, index=df.index)
 
 
 @dataclass
