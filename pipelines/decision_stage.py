@@ -64,7 +64,7 @@ def context_key(trigger: str, features: dict[str, Any]) -> str:
 
     import orjson
 
-    body = orjson.dumps(features, option=orjson.OPT_SORT_KEYS | orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS)
+    body = orjson.dumps(features, option=orjson.OPT_SORT_KEYS | orjson.OPT_SERIALIZE_NUMPY)
     return hashlib.blake2b(trigger.encode() + b"|" + body, digest_size=8).hexdigest()
 
 

@@ -114,12 +114,17 @@ class Decision:
         return self.send_at > self.decided_at
 
     def to_record(self) -> dict[str, Any]:
-        """The published record (a JSON-able dict) described by ``rules/schemas/decision.json``."""
+        """The published record (a JSON-able dict) described by ``rules/schemas/decision.json``.
+
+        Candidates are written inline (the same dict as :meth:`Candidate.to_record`: about 20 per decision, the
+        method calls were a tenth of the decision stage's time).
+        """
+        decided = rfc3339(self.decided_at)
         return {
             "schema_version": SCHEMA_VERSION,
             "decision_id": self.decision_id,
             "customer_id": self.customer_id,
-            "decided_at": rfc3339(self.decided_at),
+            "decided_at": decided,
             "event_id": self.event_id,
             "trigger": self.trigger,
             "action_id": self.action_id,
@@ -127,7 +132,7 @@ class Decision:
             "department": self.department,
             "channel": self.channel,
             "format": self.format,
-            "send_at": rfc3339(self.send_at),
+            "send_at": decided if self.send_at == self.decided_at else rfc3339(self.send_at),
             "deferred": self.deferred,
             "mandatory": self.mandatory,
             "reason": self.reason,
@@ -137,7 +142,18 @@ class Decision:
             "model_version": self.model_version,
             "policy_version": self.policy_version,
             "context_known": self.context_known,
-            "candidates": [c.to_record() for c in self.candidates],
+            "candidates": [
+                {
+                    "action_id": a,
+                    "kind": k,
+                    "department": dep,
+                    "status": st,
+                    "policy": pol,
+                    "reason": why,
+                    "priority": round(p, 6) if p else p,
+                }
+                for a, k, dep, st, pol, why, p in self.candidates
+            ],
         }
 
     def to_json(self) -> bytes:

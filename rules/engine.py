@@ -136,10 +136,13 @@ class PolicySet:
         now: datetime,
     ) -> dict[str, Any]:
         """The name -> value row the conditions read (defaults for missing or None values)."""
-        r = dict(self._defaults)
         known = ctx.features_known and features is not None
-        if features:
-            r.update({k: v for k, v in features.items() if v is not None})
+        if features and None not in features.values():  # complete rows (derive_frame's): no filtering
+            r = {**self._defaults, **features}
+        else:
+            r = dict(self._defaults)
+            if features:
+                r.update({k: v for k, v in features.items() if v is not None})
         if scores:
             r.update({k: v for k, v in scores.items() if v is not None})
         local = now.astimezone(_zone(str(r["timezone"])))

@@ -10,7 +10,7 @@ from pathlib import Path
 import jsonschema
 
 from features.names import ACTION_KINDS
-from rules.decision import Decision
+from rules.decision import Decision, rfc3339
 from rules.engine import DecisionContext, PolicySet
 from rules.policies import DEFAULT_POLICY_DIR
 from rules.schema import schema
@@ -65,6 +65,8 @@ def test_record_matches_published_schema(policy_set: PolicySet) -> None:
         assert rec["decided_at"].endswith("Z")
         assert rec["customer_id"] == "c-9"
         assert len(rec["candidates"]) == len(policy_set.actions) - (rec["action_id"] is not None)
+        assert rec["candidates"] == [c.to_record() for c in d.candidates]  # the record writes them inline
+        assert rec["send_at"] == (rec["decided_at"] if not d.deferred else rfc3339(d.send_at))
 
 
 def test_decision_id_is_deterministic_for_replays(policy_set: PolicySet) -> None:
