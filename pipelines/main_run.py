@@ -37,6 +37,10 @@ class RunOptions:
     out_dir: Path | None = None
     input: Path | None = None  # event files instead of the simulator (pipelines.file_run)
     output: Path | None = None  # decisions, dead-letter and late records also to files (pipelines.file_io)
+    # produce every event before the jobs start (open loop: the simulator sees no decisions), so the jobs chew a
+    # backlog that is already in Kafka and the generator does not compete with them for CPU (bench_e2e's
+    # sustained-rate run); incompatible with ``unbounded``
+    preload: bool = False
 
 
 def run_topics(settings: Settings, tag: str) -> dict[str, str]:
@@ -299,30 +303,43 @@ def main_run(settings: Settings, opts: RunOptions, echo: Any = print) -> RunResu
     stop_writer = threading.Event()
     writer = ChangelogWriter(s)
     writer_thread = threading.Thread(target=lambda: writer.run(should_stop=stop_writer.is_set), daemon=True)
+    if opts.preload and opts.unbounded:
+        raise ValueError("preload needs a bounded run")
+    f = opts.faults
+    cfg = SimConfig(
+        customers=opts.customers,
+        days=UNBOUNDED_DAYS if opts.unbounded else opts.days,
+        seed=opts.seed,
+        start=parse_rfc3339(opts.start),
+        faults=FaultRates(malformed=f, missing_field=f, duplicate=5 * f, late=f),
+    )
+    sim = UntilStopped(cfg) if opts.unbounded else Simulation(cfg)
+
+    def simulate(reader: Any) -> Any:
+        sink = KafkaSink(kafka_producer(s.kafka.bootstrap), s.topics.events)
+        echo(f"simulator: {opts.customers} customers, {opts.days:g} days, {opts.rate:,.0f} events/s max"
+             + (", all produced before the jobs start" if opts.preload else ""))
+        if isinstance(sim, UntilStopped):  # --unbounded: the first Ctrl-C ends the simulator, then as bounded
+            echo("simulator: unbounded, producing until Ctrl-C")
+        with stop_on_sigint(sim.stop, echo) if isinstance(sim, UntilStopped) else contextlib.nullcontext():
+            return run(sim, sink, Pacer(rate=opts.rate or None, speed=None), reader)
+
+    reader = None
     try:
+        if opts.preload:
+            produce_warmup(s, sim.now_ms)
+            summary = simulate(None)
         for j in jobs:
             j.start()
         writer_thread.start()
         echo("jobs: feature job and decision job starting on local mini-clusters ...")
-        f = opts.faults
-        cfg = SimConfig(
-            customers=opts.customers,
-            days=UNBOUNDED_DAYS if opts.unbounded else opts.days,
-            seed=opts.seed,
-            start=parse_rfc3339(opts.start),
-            faults=FaultRates(malformed=f, missing_field=f, duplicate=5 * f, late=f),
-        )
-        sim = UntilStopped(cfg) if opts.unbounded else Simulation(cfg)
-        produce_warmup(s, sim.now_ms)
+        if not opts.preload:
+            produce_warmup(s, sim.now_ms)
         _wait_for_first_decision(s, jobs, opts.startup_timeout_s)
         echo(f"jobs: ready after {time.monotonic() - t0:.0f} s (a warm-up event was decided)")
-        reader = KafkaDecisionReader(s.kafka.bootstrap, s.topics.decisions, f"cxm-sim-{tag}", from_beginning=True)
-        sink = KafkaSink(kafka_producer(s.kafka.bootstrap), s.topics.events)
-        echo(f"simulator: {opts.customers} customers, {opts.days:g} days, {opts.rate:,.0f} events/s max")
-        if isinstance(sim, UntilStopped):  # --unbounded: the first Ctrl-C ends the simulator, then as bounded
-            echo("simulator: unbounded, producing until Ctrl-C")
-        with stop_on_sigint(sim.stop, echo) if isinstance(sim, UntilStopped) else contextlib.nullcontext():
-            summary = run(sim, sink, Pacer(rate=opts.rate or None, speed=None), reader)
+        if not opts.preload:
+            reader = KafkaDecisionReader(s.kafka.bootstrap, s.topics.decisions, f"cxm-sim-{tag}", from_beginning=True)
+            summary = simulate(reader)
         truth_dir = out_dir / "sim"
         write_truth(sim, truth_dir)
         echo(f"simulator: {summary.events:,} events in {summary.elapsed_s:.1f} s; waiting for the jobs to catch up")
@@ -340,12 +357,14 @@ def main_run(settings: Settings, opts: RunOptions, echo: Any = print) -> RunResu
 
             if not wait_committed(opts.output, timeout_s=s.flink.checkpoint_interval_ms / 1000 + 60):
                 echo(f"warning: part files under {opts.output} still in progress")
-        reader.close()
+        if reader is not None:
+            reader.close()
     finally:
         for j in jobs:
             j.stop()
         stop_writer.set()
-        writer_thread.join(60)
+        if writer_thread.ident is not None:  # started
+            writer_thread.join(60)
     return RunResult(
         tag=tag,
         settings=s,
