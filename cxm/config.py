@@ -110,6 +110,8 @@ class FlinkSettings(_Strict):
     jobmanager_memory: str = "1024m"
     parallelism: int = Field(default=1, ge=1)
     checkpoint_interval_ms: int = Field(default=10_000, ge=100)
+    # where the jobs write checkpoints (one directory per job name below it); None: ``<var_dir>/flink/checkpoints``
+    checkpoint_dir: Path | None = None
     state_backend: Literal["hashmap", "rocksdb"] = "hashmap"
     watermark_delay_s: int = Field(default=2, ge=0)
     # a partition without records for this long stops holding the watermark back (the feature freshness floor is
@@ -146,6 +148,10 @@ class DecisionSettings(_Strict):
     #: context (a processing-time TUMBLE window in the decision job's SQL; the record's ``coalesced`` field says
     #: how many changelog rows it covers). 0: one decision per changelog row.
     coalesce_ms: int = Field(default=200, ge=0, le=60_000)
+    #: Parallelism of the decision job (None: ``flink.parallelism``). Above 1 on a local mini-cluster, each
+    #: subtask's Python worker is its own process (PyFlink's default there, "loopback", runs them as threads of
+    #: one process, which share one interpreter lock).
+    parallelism: int | None = Field(default=None, ge=1)
 
 
 class LearnerSettings(_Strict):

@@ -26,6 +26,7 @@ Run: ``python -m pipelines.decision_job [--bounded]`` (mini-cluster) or ``flink 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import uuid
 from collections.abc import Sequence
@@ -311,7 +312,14 @@ def build(s: Settings, bounded: bool, job_name: str = "cxm-decisions",
     from pipelines.tableenv import create_table_env
 
     tag = uuid.uuid4().hex[:8]
-    t_env = create_table_env(s, job_name, DECISION_JOB_CONF)
+    conf = dict(DECISION_JOB_CONF)
+    if s.decisions.parallelism is not None:
+        conf["parallelism.default"] = str(s.decisions.parallelism)
+        if s.decisions.parallelism > 1:
+            # PyFlink's switch (read when the job is submitted) between Python workers as threads of this process
+            # ("loopback", its default on a mini-cluster) and one process per subtask, as on a cluster
+            os.environ.setdefault("_python_worker_execution_mode", "process")
+    t_env = create_table_env(s, job_name, conf)
     t_env.create_temporary_function("decide", make_decide_udf(s))
     for ddl in function_ddls():  # CXM_JSON_LONG / CXM_JSON_FIELD of the source's computed columns
         t_env.execute_sql(ddl)

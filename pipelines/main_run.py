@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -41,6 +42,9 @@ class RunOptions:
     # backlog that is already in Kafka and the generator does not compete with them for CPU (bench_e2e's
     # sustained-rate run); incompatible with ``unbounded``
     preload: bool = False
+    # the jobs checkpoint under ``<out_dir>/checkpoints``, removed when the run ends (a run's jobs are not resumed;
+    # a feature job's last checkpoints are ~100 MB per million events)
+    keep_checkpoints: bool = False
 
 
 def run_topics(settings: Settings, tag: str) -> dict[str, str]:
@@ -267,6 +271,8 @@ def _wait_for_first_decision(s: Settings, jobs: list[JobProcess], timeout_s: flo
 
 def main_run(settings: Settings, opts: RunOptions, echo: Any = print) -> RunResult:
     """Run the whole pipeline once; returns what the summary and the report need."""
+    if opts.preload and opts.unbounded:
+        raise ValueError("preload needs a bounded run")
     if opts.input is not None:  # event files instead of the simulator and the event topics
         from pipelines.file_run import file_run
 
@@ -294,6 +300,9 @@ def main_run(settings: Settings, opts: RunOptions, echo: Any = print) -> RunResu
     echo(f"run {tag}: topics run.{tag}.*; Feast online store: {s.feast.online_store}")
     feast_apply(s)
     ensure_models(s, seed=opts.seed + 1000, echo=echo)
+    checkpoints = out_dir / "checkpoints"
+    if "CXM_FLINK__CHECKPOINT_DIR" not in os.environ:
+        env["CXM_FLINK__CHECKPOINT_DIR"] = str(checkpoints)
     live_defaults = {k: v for k, v in LIVE_FEATURE_JOB_ENV.items() if k not in os.environ}
     jobs = [
         JobProcess("feature", "pipelines.feature_job", {**live_defaults, **env}, out_dir / "feature_job.log"),
@@ -303,8 +312,6 @@ def main_run(settings: Settings, opts: RunOptions, echo: Any = print) -> RunResu
     stop_writer = threading.Event()
     writer = ChangelogWriter(s)
     writer_thread = threading.Thread(target=lambda: writer.run(should_stop=stop_writer.is_set), daemon=True)
-    if opts.preload and opts.unbounded:
-        raise ValueError("preload needs a bounded run")
     f = opts.faults
     cfg = SimConfig(
         customers=opts.customers,
@@ -365,6 +372,8 @@ def main_run(settings: Settings, opts: RunOptions, echo: Any = print) -> RunResu
         stop_writer.set()
         if writer_thread.ident is not None:  # started
             writer_thread.join(60)
+        if not opts.keep_checkpoints:
+            shutil.rmtree(checkpoints, ignore_errors=True)
     return RunResult(
         tag=tag,
         settings=s,

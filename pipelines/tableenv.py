@@ -8,12 +8,22 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from cxm.config import Settings
 
 if TYPE_CHECKING:
     from pyflink.table import StreamTableEnvironment
+
+
+def checkpoint_root(settings: Settings) -> Path:
+    """The directory the jobs' checkpoint directories (one per job name) are made in.
+
+    >>> checkpoint_root(Settings.defaults()).parts[-2:]
+    ('flink', 'checkpoints')
+    """
+    return settings.flink.checkpoint_dir or settings.var_dir / "flink" / "checkpoints"
 
 
 def job_config(settings: Settings, job_name: str, extra: dict[str, str] | None = None) -> dict[str, str]:
@@ -40,7 +50,7 @@ def job_config(settings: Settings, job_name: str, extra: dict[str, str] | None =
         "state.backend.type": f.state_backend,
         # file checkpoint storage: the JobManager's in-memory default caps state at a few MB (checkpoints of
         # 100k customers fail there, and the job then restarts and replays)
-        "execution.checkpointing.dir": (settings.var_dir / "flink" / "checkpoints" / job_name).resolve().as_uri(),
+        "execution.checkpointing.dir": (checkpoint_root(settings) / job_name).resolve().as_uri(),
         "execution.checkpointing.num-retained": "2",
         "table.exec.source.idle-timeout": f"{round(f.idle_timeout_s * 1000)} ms",
         "python.fn-execution.bundle.size": str(f.python_bundle_size),

@@ -38,3 +38,25 @@ def test_main_run_events_to_decisions(settings: Settings, kafka_bootstrap: str, 
     assert result.writer_stats["rows_written"] > 0
     report = html_report(summary, decisions, lat, result.truth_dir, tmp_path / "report.html")
     assert report.read_text().count("<img") >= 3
+    # the jobs checkpointed under the run's directory, removed when the run ended
+    assert not (tmp_path / "checkpoints").exists()
+
+
+def test_preloaded_run_decides_the_whole_backlog(settings: Settings, kafka_bootstrap: str, tmp_path: Path) -> None:
+    """bench_e2e's sustained-rate run: every event is in Kafka before the jobs start (open loop)."""
+    from pipelines.main_run import RunOptions, main_run
+    from pipelines.report import summarize
+
+    result = main_run(
+        settings,
+        RunOptions(customers=150, days=2, rate=0, faults=0.0, settle_s=8, out_dir=tmp_path, preload=True,
+                   keep_checkpoints=True),
+    )
+    summary, decisions, _ = summarize(result)
+    assert summary.feature_rows >= 0.95 * summary.events_in  # no faults injected: about a row per event
+    covered = int(sum(c["rows"] for c in decisions["coalesced"]))
+    assert 0 <= summary.feature_rows - covered <= 2, (summary.feature_rows, covered)
+    assert result.sim_summary["decisions"] == 0  # open loop: the simulator saw no decision
+    assert any((tmp_path / "checkpoints").iterdir())  # kept on request
+    with pytest.raises(ValueError, match="bounded"):
+        main_run(settings, RunOptions(unbounded=True, preload=True, out_dir=tmp_path / "u"))
