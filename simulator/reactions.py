@@ -57,7 +57,6 @@ class Reactions:
             try:
                 cid = str(d["customer_id"])
                 c = int(cid.lstrip("c"))
-                send = to_epoch_ms(parse_rfc3339(str(d.get("send_at") or d["decided_at"])))
             except (KeyError, ValueError, TypeError):
                 self.stats["malformed"] += 1
                 continue
@@ -65,7 +64,12 @@ class Reactions:
                 self.stats["unknown_customer"] += 1
                 continue
             if d.get("action_id") is None or d.get("action_kind") not in AK or d.get("channel") not in CH:
-                self.stats["no_action"] += 1
+                self.stats["no_action"] += 1  # no time needed (readers may pass only the customer of these)
+                continue
+            try:
+                send = to_epoch_ms(parse_rfc3339(str(d.get("send_at") or d["decided_at"])))
+            except (KeyError, ValueError, TypeError):
+                self.stats["malformed"] += 1
                 continue
             heapq.heappush(self._queue, (send, self._n, {**d, "_c": c}))
             self._n += 1

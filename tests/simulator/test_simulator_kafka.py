@@ -107,6 +107,10 @@ def test_kafka_decision_reader_feeds_the_simulation(kafka_bootstrap: str, new_to
              "action_id": "promo", "action_kind": "marketing", "channel": "email"}
         producer.produce(topic, orjson.dumps(d), d["customer_id"].encode())
     producer.produce(topic, b"not json")
+    # a no-action record (the reader passes only its customer on, without parsing it)
+    none = {"decision_id": "dn", "customer_id": "c0000004", "decided_at": "2026-11-01T01:00:00.000Z",
+            "action_id": None, "candidates": [{"action_id": "promo"}]}
+    producer.produce(topic, orjson.dumps(none), b"c0000004")
     assert producer.flush(30) == 0
 
     sink_lines: list[str] = []
@@ -123,6 +127,7 @@ def test_kafka_decision_reader_feeds_the_simulation(kafka_bootstrap: str, new_to
     summary = run(sim, _Sink(), Pacer(speed=2 * 86_400 / 6), reader)
     reader.close()
     assert summary.decisions == n
+    assert sim.reactions.stats["no_action"] == 1
     assert reader.bad == 1
     delivered = sim.reactions.stats["delivered"] + sim.reactions.stats["blocked_by_consent"]
     assert delivered + sim.reactions.stats["churned_before_send"] == n
