@@ -58,10 +58,30 @@ def status() -> None:
 
 
 @app.command()
-def topics() -> None:
-    """Create the missing topics of infra/topics.yaml."""
+def topics(
+    prune_runs_older_than_h: float | None = typer.Option(
+        None, help="instead: delete the topics of runs (make run, benches) started more than this many hours ago"
+    ),
+) -> None:
+    """Create the missing topics of infra/topics.yaml (or prune old runs' topics)."""
     from cxm.config import load_settings
-    from infra.topics import ensure_project_topics
+    from infra.topics import ensure_project_topics, prune_run_topics
 
-    created = ensure_project_topics(load_settings())
+    s = load_settings()
+    if prune_runs_older_than_h is not None:
+        from datetime import UTC, datetime, timedelta
+
+        from confluent_kafka import KafkaException
+
+        try:
+            gone = prune_run_topics(
+                s.kafka.bootstrap, timedelta(hours=prune_runs_older_than_h), datetime.now(UTC), timeout_s=10.0
+            )
+        except KafkaException as exc:
+            typer.echo(f"error: broker {s.kafka.bootstrap}: {exc.args[0].str()} (is it up? cxm up)", err=True)
+            sys.exit(1)
+        runs = {name.split(".")[1] for name in gone}
+        typer.echo(f"topics: {len(gone)} deleted ({len(runs)} runs)")
+        return
+    created = ensure_project_topics(s)
     typer.echo(f"topics: {len(created)} created")

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from cxm.config import Settings, TopicSpec
@@ -41,3 +45,37 @@ def ensure_topics(bootstrap: str, specs: list[TopicSpec], timeout_s: float = 30.
 
 def ensure_project_topics(settings: Settings) -> list[str]:
     return ensure_topics(settings.kafka.bootstrap, settings.topic_specs())
+
+
+#: ``run.<UTC yyyymmddHHMMSS>-<4 hex>.<topic>``: the topics of one ``main_run`` (``pipelines.main_run.run_topics``)
+_RUN_TOPIC = re.compile(r"^run\.(\d{14})-[0-9a-f]{4}\.")
+
+
+def stale_run_topics(names: Iterable[str], now: datetime, older_than: timedelta) -> list[str]:
+    """The run topics among ``names`` whose run started more than ``older_than`` before ``now`` (aware).
+
+    >>> now = datetime(2026, 11, 24, 12, tzinfo=UTC)
+    >>> stale_run_topics(["run.20261124100812-5191.decisions", "run.20261124115900-ab12.decisions",
+    ...                   "decisions", "run.x.decisions"], now, timedelta(hours=1))
+    ['run.20261124100812-5191.decisions']
+    """
+    if now.tzinfo is None:
+        raise ValueError("now must be timezone-aware")
+    out = []
+    for name in names:
+        m = _RUN_TOPIC.match(name)
+        if m and datetime.strptime(m.group(1), "%Y%m%d%H%M%S").replace(tzinfo=UTC) < now - older_than:
+            out.append(name)
+    return sorted(out)
+
+
+def prune_run_topics(bootstrap: str, older_than: timedelta, now: datetime, timeout_s: float = 30.0) -> list[str]:
+    """Delete the topics of runs started more than ``older_than`` before ``now``; returns their names. A run's
+    topics hold every event, feature row and decision it made (a benchmark run writes a few GB)."""
+    admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 0})  # errors are raised, not logged
+    stale = stale_run_topics(admin.list_topics(timeout=timeout_s).topics, now, older_than)
+    if not stale:
+        return []
+    for fut in admin.delete_topics(stale, operation_timeout=timeout_s).values():
+        fut.result(timeout=timeout_s)
+    return stale
