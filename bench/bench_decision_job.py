@@ -168,7 +168,11 @@ def main(argv: list[str] | None = None) -> None:
     from pipelines.main_run import JobProcess, topic_count
 
     s = load_settings()
-    tag = time.strftime("%Y%m%d%H%M%S", time.gmtime()) + "-" + uuid.uuid4().hex[:4]
+    from datetime import UTC, datetime
+
+    from infra.topics import run_tag
+
+    tag = run_tag(datetime.now(UTC), uuid.uuid4().hex)
     changelog, decisions = f"bench.{tag}.features.changelog", f"bench.{tag}.decisions"
     ensure_topics(s.kafka.bootstrap, [TopicSpec(name=t, partitions=2, retention_ms=3_600_000)
                                       for t in (changelog, decisions)])

@@ -47,8 +47,21 @@ def ensure_project_topics(settings: Settings) -> list[str]:
     return ensure_topics(settings.kafka.bootstrap, settings.topic_specs())
 
 
-#: ``run.<UTC yyyymmddHHMMSS>-<4 hex>.<topic>``: the topics of one ``main_run`` (``pipelines.main_run.run_topics``)
+#: ``run.<tag>.<topic>``: the topics of one ``main_run`` (``pipelines.main_run.run_topics``), tagged by
+#: :func:`run_tag`
+_RUN_TAG_TIME = "%Y%m%d%H%M%S"
 _RUN_TOPIC = re.compile(r"^run\.(\d{14})-[0-9a-f]{4}\.")
+
+
+def run_tag(now: datetime, suffix: str) -> str:
+    """A run's tag: its UTC start time and 4 hex digits (``now`` aware); :func:`stale_run_topics` reads it back.
+
+    >>> run_tag(datetime(2026, 11, 24, 10, 8, 12, tzinfo=UTC), "5191abcd")
+    '20261124100812-5191'
+    """
+    if now.tzinfo is None:
+        raise ValueError("now must be timezone-aware")
+    return now.astimezone(UTC).strftime(_RUN_TAG_TIME) + "-" + suffix[:4]
 
 
 def stale_run_topics(names: Iterable[str], now: datetime, older_than: timedelta) -> list[str]:
@@ -64,7 +77,7 @@ def stale_run_topics(names: Iterable[str], now: datetime, older_than: timedelta)
     out = []
     for name in names:
         m = _RUN_TOPIC.match(name)
-        if m and datetime.strptime(m.group(1), "%Y%m%d%H%M%S").replace(tzinfo=UTC) < now - older_than:
+        if m and datetime.strptime(m.group(1), _RUN_TAG_TIME).replace(tzinfo=UTC) < now - older_than:
             out.append(name)
     return sorted(out)
 

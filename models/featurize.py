@@ -105,8 +105,6 @@ class Featurizer:
             elif f.name in VOCABULARIES:
                 self._onehot.extend((f.name, v) for v in VOCABULARIES[f.name])
         self.columns: list[str] = [*self._numeric, *self._bools, *(f"{n}={v}" for n, v in self._onehot)]
-        self._numeric_defaults = np.array([float(FEATURES[n].default) for n in self._numeric])
-        self._logged = np.array([n not in UNLOGGED for n in self._numeric])
 
     def __repr__(self) -> str:
         return f"Featurizer(log_transform={self.log_transform}, exclude={self.exclude})"
@@ -148,32 +146,37 @@ class Featurizer:
             return out.copy()
         return self._transform_many(df)
 
+    def _numeric_vectors(self) -> tuple[np.ndarray, np.ndarray]:
+        """Defaults of the numeric features and which of them are log-transformed, built on first use (also for
+        featurizers unpickled from snapshots made before this cache existed)."""
+        vectors = self.__dict__.get("_numeric_cache")
+        if vectors is None:
+            vectors = (np.array([float(FEATURES[n].default) for n in self._numeric]),
+                       np.array([n not in UNLOGGED for n in self._numeric]))
+            self._numeric_cache = vectors
+        return vectors
+
     def _numeric_block(self, df: pd.DataFrame) -> dict[str, np.ndarray] | None:
         """All numeric columns as one float matrix (missing values -> defaults, log transform) when every one is
         present with a numeric dtype (the streaming path, after ``derive_frame``); None otherwise."""
         dtypes = df.dtypes.to_dict()
         if not self._numeric or not all(n in dtypes and dtypes[n].kind in "biuf" for n in self._numeric):
             return None
-        defaults = getattr(self, "_numeric_defaults", None)
-        if defaults is None:  # unpickled from a snapshot made before these attributes existed
-            self._numeric_defaults = np.array([float(FEATURES[n].default) for n in self._numeric])
-            self._logged = np.array([n not in UNLOGGED for n in self._numeric])
+        defaults, logged = self._numeric_vectors()
         a = df[self._numeric].to_numpy(dtype=float)
         nan = np.isnan(a)
         if nan.any():
-            a = np.where(nan, self._numeric_defaults, a)
+            a = np.where(nan, defaults, a)
         if self.log_transform:
-            a = np.where(self._logged, np.sign(a) * np.log1p(np.abs(a)), a)
+            a = np.where(logged, np.sign(a) * np.log1p(np.abs(a)), a)
         return {n: a[:, j] for j, n in enumerate(self._numeric)}
 
-    def _transform_many(self, df: pd.DataFrame) -> pd.DataFrame:
-        n_rows = len(df)
-        present = set(df.columns)
-        block = self._numeric_block(df)
-        cols: dict[str, np.ndarray] = block if block is not None else {}
-        for n in self._numeric if block is None else ():
+    def _numeric_by_column(self, df: pd.DataFrame) -> dict[str, np.ndarray]:
+        """The numeric columns one by one (some missing or not numeric: training frames, hand-made rows)."""
+        cols: dict[str, np.ndarray] = {}
+        for n in self._numeric:
             default = float(FEATURES[n].default)
-            if n in present:
+            if n in df.columns:
                 s = df[n]
                 if pd.api.types.is_float_dtype(s.dtype) or pd.api.types.is_integer_dtype(s.dtype):
                     a = s.to_numpy(float)  # already numeric: to_numeric would be a copy
@@ -181,8 +184,15 @@ class Featurizer:
                     a = pd.to_numeric(s, errors="coerce").to_numpy(float)
                 a = np.where(np.isnan(a), default, a)
             else:
-                a = np.full(n_rows, default)
+                a = np.full(len(df), default)
             cols[n] = np.sign(a) * np.log1p(np.abs(a)) if self.log_transform and n not in UNLOGGED else a
+        return cols
+
+    def _transform_many(self, df: pd.DataFrame) -> pd.DataFrame:
+        n_rows = len(df)
+        present = set(df.columns)
+        block = self._numeric_block(df)
+        cols = block if block is not None else self._numeric_by_column(df)
         filled: dict[str, np.ndarray] = {}
 
         def values(n: str) -> np.ndarray:  # object values, missing ones replaced by the contract default

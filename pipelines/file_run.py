@@ -89,7 +89,11 @@ def file_run(settings: Settings, opts: RunOptions, echo: Callable[[str], Any] = 
     found = input_files(Path(input_dir), EVENT_KINDS)
     if not found:
         raise FileNotFoundError(f"no <kind>.jsonl file in {input_dir} or {Path(input_dir) / 'events'}")
-    tag = time.strftime("%Y%m%d%H%M%S", time.gmtime()) + "-" + uuid.uuid4().hex[:4]
+    from datetime import UTC, datetime
+
+    from infra.topics import run_tag
+
+    tag = run_tag(datetime.now(UTC), uuid.uuid4().hex)
     env = {**run_topics(settings, tag), **files.env()}
     s = settings_for(settings, env)
     out_dir = opts.out_dir or (settings.var_dir / "runs" / tag)

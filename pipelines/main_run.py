@@ -18,6 +18,7 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -280,6 +281,7 @@ def main_run(settings: Settings, opts: RunOptions, echo: Any = print) -> RunResu
     from events.timefmt import parse_rfc3339
     from features.store import apply as feast_apply
     from features.writer import ChangelogWriter
+    from infra.topics import run_tag
     from pipelines.run_control import UNBOUNDED_DAYS, UntilStopped, stop_on_sigint
     from simulator.config import FaultRates, SimConfig
     from simulator.engine import Simulation
@@ -287,7 +289,7 @@ def main_run(settings: Settings, opts: RunOptions, echo: Any = print) -> RunResu
     from simulator.run import Pacer, run
     from simulator.sinks import KafkaSink, kafka_producer, write_truth
 
-    tag = time.strftime("%Y%m%d%H%M%S", time.gmtime()) + "-" + uuid.uuid4().hex[:4]
+    tag = run_tag(datetime.now(UTC), uuid.uuid4().hex)
     env = run_topics(settings, tag)
     if opts.output is not None:  # the jobs also write decisions, dead-letter and late records to files
         from pipelines.file_io import FileIOConfig

@@ -72,16 +72,28 @@ class Candidate(NamedTuple):
     priority: float
 
     def to_record(self) -> dict[str, Any]:
-        p = self.priority
-        return {
-            "action_id": self.action_id,
-            "kind": self.kind,
-            "department": self.department,
-            "status": self.status,
-            "policy": self.policy,
-            "reason": self.reason,
-            "priority": round(p, 6) if p else p,  # most candidates are blocked with priority 0
+        return candidate_records((self,))[0]
+
+
+def candidate_records(candidates: tuple[Candidate, ...]) -> list[dict[str, Any]]:
+    """The records of candidates, in one comprehension (about 20 per decision: a method call each was a tenth of
+    the decision stage's time). Priorities are rounded to 6 digits; most candidates are blocked with priority 0.
+
+    >>> candidate_records((Candidate("a1", "marketing", "mkt", "blocked", "p", "why", 0.0),))[0]["priority"]
+    0.0
+    """
+    return [
+        {
+            "action_id": a,
+            "kind": k,
+            "department": dep,
+            "status": st,
+            "policy": pol,
+            "reason": why,
+            "priority": round(p, 6) if p else p,
         }
+        for a, k, dep, st, pol, why, p in candidates
+    ]
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,8 +128,7 @@ class Decision:
     def to_record(self) -> dict[str, Any]:
         """The published record (a JSON-able dict) described by ``rules/schemas/decision.json``.
 
-        Candidates are written inline (the same dict as :meth:`Candidate.to_record`: about 20 per decision, the
-        method calls were a tenth of the decision stage's time).
+        Candidates go through :func:`candidate_records` in one comprehension.
         """
         decided = rfc3339(self.decided_at)
         return {
@@ -142,18 +153,7 @@ class Decision:
             "model_version": self.model_version,
             "policy_version": self.policy_version,
             "context_known": self.context_known,
-            "candidates": [
-                {
-                    "action_id": a,
-                    "kind": k,
-                    "department": dep,
-                    "status": st,
-                    "policy": pol,
-                    "reason": why,
-                    "priority": round(p, 6) if p else p,
-                }
-                for a, k, dep, st, pol, why, p in self.candidates
-            ],
+            "candidates": candidate_records(self.candidates),
         }
 
     def to_json(self) -> bytes:
