@@ -4,7 +4,8 @@ Two bounded runs of the main job (``pipelines.main_run``): one with the simulato
 sustained rate (events pre-loaded into Kafka divided by the time from the first decision to the last one),
 then one at half of that rate to measure event-to-decision latency (broker timestamp of the event -> broker
 timestamp of its decision), in steady state (after the first 30 s of traffic) and over the whole run.
-CPU seconds and peak RSS are those of the job processes (``RUSAGE_CHILDREN``).
+CPU seconds are those of every process of a run (:mod:`bench.proctree`: the jobs with their JVMs, the Kafka broker,
+this process with the simulator and the Feast writer), peak memory that of the two jobs' processes together.
 
 The latency is also split by stage (notes): event -> its feature changelog row (feature job) and changelog row
 -> the decision covering it (decision job), both from broker timestamps. Options shorten a run:
@@ -14,12 +15,13 @@ The latency is also split by stage (notes): event -> its feature changelog row (
 from __future__ import annotations
 
 import argparse
-import resource
 import time
 
 import numpy as np
 
 from bench.common import write_result
+from bench.proctree import TreeMonitor
+from infra.services.base import ManagedProcess
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -119,11 +121,12 @@ def _one(rate: float, customers: int, days: float) -> dict[str, float]:
     from pipelines.report import summarize
 
     s = load_settings()
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    kafka = ManagedProcess("kafka", s.var_dir).pid()
     # unthrottled: every event is in Kafka before the jobs start (the generator does not compete with them)
     opts = RunOptions(customers=customers, days=days, rate=rate, settle_s=10.0, preload=rate == 0)
-    result = main_run(s, opts, echo=print)
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    with TreeMonitor(extra={"kafka": kafka} if kafka else None) as mon:
+        result = main_run(s, opts, echo=print)
+    usage = mon.usage()
     summary, decisions, lat = summarize(result)
     # Unthrottled, the events are in Kafka before the jobs start: the processing span runs from the first
     # decision to the last one (JIT compilation of both jobs included).
@@ -143,8 +146,12 @@ def _one(rate: float, customers: int, days: float) -> dict[str, float]:
         "decisions_per_s": summary.decisions / span_s,
         "latency_p50_ms": float(np.percentile(lat, 50)) if len(lat) else float("nan"),
         "latency_p99_ms": float(np.percentile(lat, 99)) if len(lat) else float("nan"),
-        "cpu_s": (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime),
-        "peak_rss_mib": after.ru_maxrss / 1024.0,
+        # CPU of every process of the run (jobs with their JVMs, the broker, this process: simulator and Feast
+        # writer), from the jobs' start-up to their stop; peak memory: the jobs' processes together
+        "cpu_s": usage.total_cpu_s(),
+        **{f"cpu_s_{part}": v for part, v in usage.cpu_s.items()},
+        "peak_rss_mib": sum(v for k, v in usage.peak_rss_mib.items() if k.endswith("_job")),
+        **{f"peak_rss_mib_{part}": v for part, v in usage.peak_rss_mib.items()},
         "wall_s": result.elapsed_s,
         **stage_latencies(result, decisions),
     }
