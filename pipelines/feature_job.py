@@ -63,7 +63,7 @@ def _idle_timeout_ms(settings: Settings, job: FeatureJobConfig, kind: str, bound
     the watermark back by itself and a partition merely waiting for its turn must not be declared idle.
 
     >>> _idle_timeout_ms(Settings.defaults(), FeatureJobConfig(), "complaint", bounded=False)
-    1000
+    5000
     >>> _idle_timeout_ms(Settings.defaults(), FeatureJobConfig(), "clickstream", bounded=True)
     0
     """
