@@ -93,15 +93,6 @@ class TreeMonitor:
         while not self._stop.wait(self.interval_s):
             self._sample()
 
-    def _roots(self) -> list[tuple[str, psutil.Process]]:
-        roots: list[tuple[str, psutil.Process]] = [("self", self._me)]
-        for name, pid in self.extra.items():
-            try:
-                roots.append((name, psutil.Process(pid)))
-            except psutil.Error:
-                continue
-        return roots
-
     def _track(self, part: str, p: psutil.Process, first: bool) -> None:
         if p.pid not in self._procs:
             self._procs[p.pid] = (part, p)
@@ -112,23 +103,30 @@ class TreeMonitor:
                 except psutil.Error:
                     pass
 
-    def _sample(self, first: bool = False) -> None:
-        for part, root in self._roots():
-            self._track(part, root, first)
-            if root.pid != self._me.pid:
-                continue
+    def _discover(self, first: bool) -> None:
+        """Track this process, the ``extra`` ones, and every descendant under the part of its top-level child."""
+        self._track("self", self._me, first)
+        for name, pid in self.extra.items():
             try:
-                children = root.children()
+                self._track(name, psutil.Process(pid), first)
             except psutil.Error:
                 continue
-            for child in children:
-                try:
-                    name = self.known_part(child) or self.classify_child(child.cmdline())
-                    self._track(name, child, first)
-                    for d in child.children(recursive=True):
-                        self._track(name, d, first)
-                except psutil.Error:
-                    continue
+        try:
+            children = self._me.children()
+        except psutil.Error:
+            return
+        for child in children:
+            try:
+                known = self._procs.get(child.pid)
+                part = known[0] if known is not None else self.classify_child(child.cmdline())
+                self._track(part, child, first)
+                for d in child.children(recursive=True):
+                    self._track(part, d, first)
+            except psutil.Error:
+                continue
+
+    def _sample(self, first: bool = False) -> None:
+        self._discover(first)
         rss: dict[str, float] = {}
         for pid, (part, p) in list(self._procs.items()):
             try:
@@ -145,7 +143,3 @@ class TreeMonitor:
             u.peak_rss_mib[part] = round(max(u.peak_rss_mib.get(part, 0.0), mib), 1)
         u.peak_total_rss_mib = round(max(u.peak_total_rss_mib, sum(rss.values())), 1)
         u.samples += 1
-
-    def known_part(self, p: psutil.Process) -> str | None:
-        entry = self._procs.get(p.pid)
-        return entry[0] if entry is not None else None
