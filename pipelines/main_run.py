@@ -100,11 +100,12 @@ PYFLINK_WORKER_VARS = (
 
 
 #: The live feature job of a run trades some throughput for latency (defaults; the environment wins): periodic
-#: watermarks every 50 ms instead of 200 ms (the over windows emit when the watermark passes). Network buffers
-#: keep Flink's 100 ms timeout: a 20 ms one (set here until session 6) cost ~11% of the end-to-end rate
-#: (bench_e2e unthrottled, alternated runs: 15.1k/16.6k/16.5k events/s at 20 ms against 18.2k/17.8k/18.0k at
-#: 100 ms) for a steady p99 that stays under 1 s at half of that rate (907 ms at 9k events/s).
+#: watermarks every 50 ms instead of 200 ms (the over windows emit when the watermark passes) and network buffers
+#: flushed after 50 ms instead of 100 ms. Measured with bench_e2e: 20 ms buffers cost ~11% of the end-to-end rate
+#: (unthrottled, alternated runs: 15.1k/16.6k/16.5k events/s at 20 ms; 18.2k/17.8k/18.0k at 100 ms; 17.9k/18.6k
+#: at 50 ms); at 9k events/s the steady feature stage p99 is 336 ms at 50 ms and 485 ms at 100 ms.
 LIVE_FEATURE_JOB_ENV: dict[str, str] = {
+    "CXM_FEATURE_JOB__BUFFER_TIMEOUT_MS": "50",
     "CXM_FEATURE_JOB__WATERMARK_INTERVAL_MS": "50",
 }
 
