@@ -49,6 +49,9 @@ class FeatureJobConfig(BaseSettings):
         default=None,
         description="compiled plan (JSON): written when missing, executed when present; operator ids of a resumed "
         "job must match the checkpoint's, and a fresh compilation does not guarantee that")
+    checkpoint_interval_ms: int | None = Field(
+        default=None, ge=100,
+        description="checkpoint interval of the feature job (None: settings.flink.checkpoint_interval_ms)")
     retain_checkpoints: bool = True
     restart_attempts: int = Field(default=3, ge=0, description="fixed-delay restarts before the job fails")
     watermark_emit: Literal["on-event", "on-periodic"] = Field(
@@ -101,6 +104,8 @@ def flink_config(settings: Settings, job: FeatureJobConfig, job_name: str | None
         conf["restart-strategy.type"] = "fixed-delay"
         conf["restart-strategy.fixed-delay.attempts"] = str(job.restart_attempts)
         conf["restart-strategy.fixed-delay.delay"] = "2 s"
+    if job.checkpoint_interval_ms is not None:
+        conf["execution.checkpointing.interval"] = f"{job.checkpoint_interval_ms} ms"
     if job.checkpoint_dir is not None:
         conf["execution.checkpointing.dir"] = job.checkpoint_dir.resolve().as_uri()
         conf["execution.checkpointing.num-retained"] = "2"
