@@ -282,16 +282,15 @@ def make_decide_udf(s: Settings) -> Any:
             import orjson
             import pandas as pd
 
+            from rules.decision import blocked_counts
+
             records = self.stage.decide_frame(udf_frame(cols))
             self.total.inc(len(records))
             # counted per batch, one counter update per key (not per record)
             actions = Counter(r["action_id"] or "no_action" for r in records)
-            blocked = Counter(
-                str(c["policy"])
-                for r in records
-                for c in r["candidates"]
-                if c["status"] == "blocked" and c.get("policy")
-            )
+            blocked: Counter[str] = Counter()
+            for r in records:
+                blocked.update(blocked_counts(r))
             self.degraded.inc(sum(1 for r in records if not r["context_known"]))
             for key, n in actions.items():
                 self._count("action", key, n)

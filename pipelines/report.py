@@ -153,6 +153,7 @@ def latencies(decisions: pd.DataFrame, arrivals: dict[tuple[str, int], int]) -> 
 def summarize(result: Any) -> tuple[RunSummary, pd.DataFrame, np.ndarray]:
     """Read the run's topics back and build the summary (``result`` is a :class:`pipelines.main_run.RunResult`)."""
     from cxm.config import EVENT_KINDS
+    from rules.decision import blocked_counts
 
     s = result.settings
     b = s.kafka.bootstrap
@@ -167,9 +168,7 @@ def summarize(result: Any) -> tuple[RunSummary, pd.DataFrame, np.ndarray]:
     blocked: Counter[str] = Counter()
     if not decisions.empty:
         for cands in decisions["candidates"]:
-            for c in cands:
-                if c.get("status") == "blocked" and c.get("policy"):
-                    blocked[str(c["policy"])] += 1
+            blocked.update(blocked_counts({"candidates": cands}))
     by_action = Counter(decisions["action_id"].fillna("no_action")) if not decisions.empty else Counter()
     by_channel = Counter(decisions["channel"].fillna("none")) if not decisions.empty else Counter()
     sim = result.sim_summary

@@ -74,10 +74,10 @@ def test_decision_job_merges_groups_and_applies_policies(
         assert rec["action_id"] == "svc_free_service", rec
         assert rec["mandatory"] is True
     assert c1[2]["decided_at"] == "2026-11-18T11:06:41.000Z"
-    candidates: list[dict[str, str]] = c1[2]["candidates"]
-    blocked = {c["action_id"]: c for c in candidates if c["status"] == "blocked"}
-    marketing = [a for a, c in blocked.items() if c["kind"] in ("marketing", "upsell")]
+    blocked = {a: g["policy"] for g in c1[2]["candidates"]["blocked"] for a in g["actions"]}
+    marketing = [a for a in blocked if a.startswith(("mc_", "mb_", "sales_"))]
     assert marketing, "marketing must be blocked for a customer in crisis"
+    assert {blocked[a] for a in marketing} == {"crisis_no_marketing"}, blocked
     assert len({r["decision_id"] for r in out}) == len(out)
     (c2,) = by_customer["c2"]
     assert c2["action_id"] != "svc_free_service"

@@ -64,8 +64,14 @@ def test_record_matches_published_schema(policy_set: PolicySet) -> None:
         validator.validate(rec)
         assert rec["decided_at"].endswith("Z")
         assert rec["customer_id"] == "c-9"
-        assert len(rec["candidates"]) == len(policy_set.actions) - (rec["action_id"] is not None)
-        assert rec["candidates"] == [c.to_record() for c in d.candidates]  # the record writes them inline
+        cands = rec["candidates"]
+        listed = [a for g in cands["blocked"] for a in g["actions"]]
+        listed += [c["action_id"] for c in cands["deferred"] + cands["lost"]]
+        # every other catalogue action exactly once, each blocked one under its own policy and reason
+        assert sorted(listed) == sorted(c.action_id for c in d.candidates)
+        assert len(listed) == len(policy_set.actions) - (rec["action_id"] is not None)
+        by_action = {a: (g["policy"], g["reason"]) for g in cands["blocked"] for a in g["actions"]}
+        assert by_action == {c.action_id: (c.policy, c.reason) for c in d.candidates if c.status == "blocked"}
         assert rec["send_at"] == (rec["decided_at"] if not d.deferred else rfc3339(d.send_at))
 
 
