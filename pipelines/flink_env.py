@@ -83,7 +83,16 @@ class FeatureJobConfig(BaseSettings):
 
 
 def flink_config(settings: Settings, job: FeatureJobConfig, job_name: str | None = None) -> dict[str, str]:
-    """Extra configuration of the feature job (on top of ``pipelines.tableenv.job_config``)."""
+    """Extra configuration of the feature job (on top of ``pipelines.tableenv.job_config``).
+
+    Its own checkpoint interval, when set, wins over ``settings.flink.checkpoint_interval_ms``:
+
+    >>> s = Settings.defaults()
+    >>> flink_config(s, FeatureJobConfig(checkpoint_interval_ms=30_000))["execution.checkpointing.interval"]
+    '30000 ms'
+    >>> "execution.checkpointing.interval" in flink_config(s, FeatureJobConfig())
+    False
+    """
     conf: dict[str, str] = {
         "pipeline.name": job_name or job.job_name,
         "table.local-time-zone": "UTC",
