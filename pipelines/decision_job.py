@@ -282,15 +282,13 @@ def make_decide_udf(s: Settings) -> Any:
             import orjson
             import pandas as pd
 
-            from rules.decision import blocked_counts
+            from rules.decision import blocked_by_policy
 
             records = self.stage.decide_frame(udf_frame(cols))
             self.total.inc(len(records))
             # counted per batch, one counter update per key (not per record)
             actions = Counter(r["action_id"] or "no_action" for r in records)
-            blocked: Counter[str] = Counter()
-            for r in records:
-                blocked.update(blocked_counts(r))
+            blocked = blocked_by_policy(r["candidates"] for r in records)
             self.degraded.inc(sum(1 for r in records if not r["context_known"]))
             for key, n in actions.items():
                 self._count("action", key, n)

@@ -153,7 +153,7 @@ def latencies(decisions: pd.DataFrame, arrivals: dict[tuple[str, int], int]) -> 
 def summarize(result: Any) -> tuple[RunSummary, pd.DataFrame, np.ndarray]:
     """Read the run's topics back and build the summary (``result`` is a :class:`pipelines.main_run.RunResult`)."""
     from cxm.config import EVENT_KINDS
-    from rules.decision import blocked_counts
+    from rules.decision import blocked_by_policy
 
     s = result.settings
     b = s.kafka.bootstrap
@@ -165,10 +165,7 @@ def summarize(result: Any) -> tuple[RunSummary, pd.DataFrame, np.ndarray]:
     if not decisions.empty:  # the warm-up customer proves the jobs are up; it is not part of the run
         decisions = decisions[decisions["customer_id"] != "warmup"]
     lat = latencies(decisions, event_arrivals(b, [s.topics.events(k) for k in EVENT_KINDS]))
-    blocked: Counter[str] = Counter()
-    if not decisions.empty:
-        for cands in decisions["candidates"]:
-            blocked.update(blocked_counts({"candidates": cands}))
+    blocked = blocked_by_policy(decisions["candidates"]) if not decisions.empty else Counter()
     by_action = Counter(decisions["action_id"].fillna("no_action")) if not decisions.empty else Counter()
     by_channel = Counter(decisions["channel"].fillna("none")) if not decisions.empty else Counter()
     sim = result.sim_summary

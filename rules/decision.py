@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
@@ -62,8 +64,8 @@ class Candidate(NamedTuple):
 
     An immutable named tuple (about 20 per decision: cheaper to build than a frozen dataclass).
 
-    >>> Candidate("a1", "marketing", "mkt", "lost", None, "no propensity", 0.1234567).to_record()["priority"]
-    0.123457
+    >>> Candidate("a1", "marketing", "mkt", "lost", None, "no propensity", 0.1234567).status
+    'lost'
     """
 
     action_id: str
@@ -73,11 +75,6 @@ class Candidate(NamedTuple):
     policy: str | None
     reason: str
     priority: float
-
-    def to_record(self) -> dict[str, Any]:
-        """The candidate as one flat dict (in-process use; the published record groups candidates)."""
-        return {"action_id": self.action_id, "kind": self.kind, "department": self.department, "status": self.status,
-                "policy": self.policy, "reason": self.reason, "priority": _prio(self.priority)}
 
 
 def _prio(p: float) -> float:
@@ -102,11 +99,7 @@ def candidate_records(candidates: tuple[Candidate, ...]) -> dict[str, list[dict[
     lost: list[dict[str, Any]] = []
     for a, _kind, _dep, st, pol, why, p in candidates:
         if st == "blocked":
-            acts = blocked.get((pol, why))
-            if acts is None:
-                blocked[(pol, why)] = [a]
-            else:
-                acts.append(a)
+            blocked.setdefault((pol, why), []).append(a)
         elif st == "deferred":
             deferred.append({"action_id": a, "policy": pol, "reason": why, "priority": _prio(p)})
         else:
@@ -118,17 +111,17 @@ def candidate_records(candidates: tuple[Candidate, ...]) -> dict[str, list[dict[
     }
 
 
-def blocked_counts(record: dict[str, Any]) -> dict[str, int]:
-    """Blocked candidates of a published record, by policy.
+def blocked_by_policy(candidates: Iterable[dict[str, Any]]) -> Counter[str]:
+    """Blocked actions by policy over the ``candidates`` objects of published records.
 
-    >>> blocked_counts({"candidates": {"blocked": [{"policy": "p", "reason": "x", "actions": ["a", "b"]},
-    ...                                            {"policy": "p", "reason": "y", "actions": ["c"]}]}})
-    {'p': 3}
+    >>> blocked_by_policy([{"blocked": [{"policy": "p", "reason": "x", "actions": ["a", "b"]}]},
+    ...                    {"blocked": [{"policy": "p", "reason": "y", "actions": ["c"]}]}])
+    Counter({'p': 3})
     """
-    out: dict[str, int] = {}
-    for g in record["candidates"]["blocked"]:
-        if g["policy"]:
-            out[g["policy"]] = out.get(g["policy"], 0) + len(g["actions"])
+    out: Counter[str] = Counter()
+    for cands in candidates:
+        for g in cands["blocked"]:
+            out[g["policy"]] += len(g["actions"])
     return out
 
 
