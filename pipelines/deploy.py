@@ -93,7 +93,7 @@ def _flink(settings: Settings, argv: list[str], timeout_s: float = 300, env: dic
     from pipelines.main_run import child_env
 
     env = child_env(
-        {**cluster.cli_env(), "CXM_PYTHON_EXECUTABLE": sys.executable, "PYTHONPATH": str(REPO_ROOT), **(env or {})}
+        {**cluster.cli_vars(), "CXM_PYTHON_EXECUTABLE": sys.executable, "PYTHONPATH": str(REPO_ROOT), **(env or {})}
     )
     proc = subprocess.run(
         [*cluster.flink_cli(), *argv], env=env, capture_output=True, text=True, timeout=timeout_s, check=False

@@ -96,6 +96,22 @@ PYFLINK_WORKER_VARS = (
     "_PYFLINK_CONN_INFO_PATH",
     "BOOT_LOG_DIR",
     "_PYTHON_WORKER_MEMORY_LIMIT",
+    # A process whose loopback worker pool served a TaskManager (a job submitted to a cluster from it) also gets
+    # that TaskManager's environment, as Flink's launcher scripts set it: a child would then start its
+    # mini-cluster with the cluster's conf/ and lib/ and, from an empty JAVA_HOME, run "bin/java" (seen in the
+    # test suite after the metrics test submitted to the standalone cluster).
+    "FLINK_CONF_DIR",
+    "FLINK_LIB_DIR",
+    "FLINK_PLUGINS_DIR",
+    "FLINK_OPT_DIR",
+    "FLINK_BIN_DIR",
+    "FLINK_LOG_DIR",
+    "FLINK_IDENT_STRING",
+    "FLINK_ENV_JAVA_OPTS",
+    "FLINK_INHERITED_LOGS",
+    "DYNAMIC_PARAMETERS",
+    "JAVA_RUN",
+    "SEMI_PERSISTENT_DIRECTORY",
 )
 
 
@@ -127,15 +143,21 @@ BACKLOG_FEATURE_JOB_ENV: dict[str, str] = {"CXM_FLINK__IDLE_TIMEOUT_S": "30"}
 
 
 def child_env(extra: dict[str, str]) -> dict[str, str]:
-    """The environment for a child job process: ours plus ``extra``, minus PyFlink's worker variables.
+    """The environment for a child job process: ours minus PyFlink's worker variables (and an empty
+    ``JAVA_HOME``, never valid), plus ``extra`` (which may set any of them, e.g. a cluster's ``FLINK_CONF_DIR``).
 
     >>> os.environ["PYFLINK_GATEWAY_DISABLED"] = "true"
     >>> "PYFLINK_GATEWAY_DISABLED" in child_env({"A": "1"}), child_env({"A": "1"})["A"]
     (False, '1')
     >>> del os.environ["PYFLINK_GATEWAY_DISABLED"]
+    >>> os.environ["FLINK_CONF_DIR"] = "/tm/conf"
+    >>> "FLINK_CONF_DIR" in child_env({}), child_env({"FLINK_CONF_DIR": "/c"})["FLINK_CONF_DIR"]
+    (False, '/c')
+    >>> del os.environ["FLINK_CONF_DIR"]
     """
-    merged = {**os.environ, **extra}
-    return {k: v for k, v in merged.items() if k not in PYFLINK_WORKER_VARS}
+    inherited = {k: v for k, v in os.environ.items()
+                 if k not in PYFLINK_WORKER_VARS and not (k == "JAVA_HOME" and not v)}
+    return {**inherited, **extra}
 
 
 @dataclass

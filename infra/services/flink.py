@@ -77,8 +77,11 @@ class FlinkCluster:
         self.conf_dir = self.var / "conf"
 
     def _env(self) -> dict[str, str]:
+        return {**os.environ, **self.cli_vars()}
+
+    def cli_vars(self) -> dict[str, str]:
+        """The variables that point Flink's scripts at this cluster (conf/, lib/, plugins/, logs)."""
         return {
-            **os.environ,
             "FLINK_CONF_DIR": str(self.conf_dir),
             "FLINK_LOG_DIR": str(self.var / "log"),
             "FLINK_PLUGINS_DIR": str(self.var / "plugins"),
