@@ -217,7 +217,10 @@ class ChangelogWriter:
 
 
 def _run_one(settings: Settings, config: WriterConfig, idle_exit_s: float | None) -> dict[str, Any]:
+    from cxm.heap import freeze_startup_heap
+
     logging.basicConfig(level=logging.INFO)
+    freeze_startup_heap()  # a writer process: its imports stay out of the collector's full scans
     return vars(ChangelogWriter(settings, config).run(idle_exit_s=idle_exit_s))
 
 

@@ -112,6 +112,9 @@ def file_run(settings: Settings, opts: RunOptions, echo: Callable[[str], Any] = 
     writer = ChangelogWriter(s)
     writer_thread = threading.Thread(target=lambda: writer.run(should_stop=stop_writer.is_set), daemon=True)
     try:
+        from cxm.heap import freeze_startup_heap
+
+        freeze_startup_heap()  # the Feast writer's per-row parsing: cxm.heap
         writer_thread.start()
         feature.start()
         echo("jobs: feature job reading the files (bounded) ...")

@@ -318,6 +318,7 @@ def main_run(settings: Settings, opts: RunOptions, echo: Any = print) -> RunResu
         from pipelines.file_run import file_run
 
         return file_run(settings, opts, echo)
+    from cxm.heap import freeze_startup_heap
     from events.timefmt import parse_rfc3339
     from features.store import apply as feast_apply
     from features.writer import ChangelogWriter
@@ -379,6 +380,9 @@ def main_run(settings: Settings, opts: RunOptions, echo: Any = print) -> RunResu
         if opts.preload:
             produce_warmup(s, sim.now_ms)
             summary = simulate(None)
+        # the simulator's customers and this process's imports stay out of the collector's full scans, which
+        # the Feast writer's per-row parsing would otherwise trigger every few thousand rows (cxm.heap)
+        freeze_startup_heap()
         for j in jobs:
             j.start()
         writer_thread.start()
