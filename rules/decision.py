@@ -59,6 +59,10 @@ def decision_id(
     return hashlib.sha256(f"{customer_id}|{anchor}|{policy_version}".encode()).hexdigest()[:32]
 
 
+#: (doctests) a decision time
+_T = datetime(2026, 11, 24, tzinfo=UTC)
+
+
 class Candidate(NamedTuple):
     """A candidate that was not chosen: status lost, blocked or deferred, with the policy and reason.
 
@@ -81,7 +85,8 @@ def _prio(p: float) -> float:
     return round(p, 6) if p else p
 
 
-def candidate_records(candidates: tuple[Candidate, ...]) -> dict[str, list[dict[str, Any]]]:
+def candidate_records(candidates: Iterable[tuple[str, str, str, str, str | None, str, float]],
+                      ) -> dict[str, list[dict[str, Any]]]:
     """The published ``candidates`` object: ``blocked`` grouped by policy and reason (the actions in catalogue
     order), ``deferred`` and ``lost`` one entry each with their priority (rounded to 6 digits). An action's kind
     and department are the catalogue's (``rules/actions.yaml``), identified by ``policy_version``.
@@ -148,7 +153,20 @@ class Decision:
     model_version: str
     policy_version: str
     context_known: bool
-    candidates: tuple[Candidate, ...] = field(default_factory=tuple)
+    #: the candidates that were not chosen, as plain tuples in :class:`Candidate`'s field order (the engine builds
+    #: ~19 per decision; see :attr:`candidates` for them as named tuples)
+    candidate_rows: tuple[tuple[str, str, str, str, str | None, str, float], ...] = field(default_factory=tuple)
+
+    @property
+    def candidates(self) -> tuple[Candidate, ...]:
+        """The candidates that were not chosen (lost, blocked or deferred), in catalogue order.
+
+        >>> d = Decision("d", "c", _T, None, "", None, None, None, None, None, _T, False, "", (), {}, {}, "m", "p",
+        ...              True, (("a1", "marketing", "mkt", "blocked", "p", "why", 0.0),))
+        >>> d.candidates[0].status, d.candidates[0].policy
+        ('blocked', 'p')
+        """
+        return tuple(map(Candidate._make, self.candidate_rows))
 
     @property
     def deferred(self) -> bool:
@@ -157,7 +175,7 @@ class Decision:
     def to_record(self) -> dict[str, Any]:
         """The published record (a JSON-able dict) described by ``rules/schemas/decision.json``.
 
-        Candidates go through :func:`candidate_records` in one comprehension.
+        Candidates go through :func:`candidate_records`.
         """
         decided = rfc3339(self.decided_at)
         return {
@@ -182,7 +200,7 @@ class Decision:
             "model_version": self.model_version,
             "policy_version": self.policy_version,
             "context_known": self.context_known,
-            "candidates": candidate_records(self.candidates),
+            "candidates": candidate_records(self.candidate_rows),
         }
 
     def to_json(self) -> bytes:

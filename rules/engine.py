@@ -27,7 +27,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from features.names import CHANNELS, defaults
 from rules.catalogue import DEFAULT_ACTIONS, Catalogue, load_catalogue
-from rules.decision import Candidate, Decision, decision_id
+from rules.decision import Decision, decision_id
 from rules.errors import Finding, PolicyError
 from rules.policies import DEFAULT_POLICY_DIR, Policy, load_policy_dir, policy_files
 from rules.symbols import SCORE_DEFAULTS
@@ -288,29 +288,23 @@ class PolicySet:
                 for i in p.targets:
                     if i not in deferred or deferred[i][1] < p.hours:
                         deferred[i] = (p.id, p.hours)
-        cands: list[Candidate] = []
+        # plain tuples in Candidate's field order (a NamedTuple's constructor costs ~20x a tuple's, ~19 per
+        # decision); Decision.candidates gives them as Candidate objects
+        cands: list[tuple[str, str, str, str, str | None, str, float]] = []
+        lost_to = f"lower priority than {acts[best].id}" if best >= 0 else ""
         for i, a in enumerate(acts):
             if i == best:
                 continue
             b = blocked[i]
             if b is not None:
-                cands.append(Candidate(a.id, a.kind, a.department, "blocked", b[0], b[1], 0.0))
+                cands.append((a.id, a.kind, a.department, "blocked", b[0], b[1], 0.0))
             elif i in deferred:
-                pid = deferred[i][0]
-                cands.append(
-                    Candidate(
-                        a.id,
-                        a.kind,
-                        a.department,
-                        "deferred",
-                        pid,
-                        f"deferred {deferred[i][1]:g} h and lower priority",
-                        prio[i],
-                    )
-                )
+                pid, hours = deferred[i]
+                cands.append((a.id, a.kind, a.department, "deferred", pid,
+                              f"deferred {hours:g} h and lower priority", prio[i]))
             else:
-                why = "no propensity" if prio[i] <= 0 else f"lower priority than {acts[best].id}"
-                cands.append(Candidate(a.id, a.kind, a.department, "lost", None, why, prio[i]))
+                why = "no propensity" if prio[i] <= 0 else lost_to
+                cands.append((a.id, a.kind, a.department, "lost", None, why, prio[i]))
         return self._build(
             r, scores, ctx, now, best, channel, mandatory, deferred, weight, prio, applied, cands
         )
@@ -328,7 +322,7 @@ class PolicySet:
         weight: list[float],
         prio: list[float],
         applied: list[list[str]],
-        cands: list[Candidate],
+        cands: list[tuple[str, str, str, str, str | None, str, float]],
     ) -> Decision:
         model_version = str((scores or {}).get("model_version", "none"))
         sc = {"churn_risk": float(r["churn_risk"]), "stage": str(r["stage"])}
