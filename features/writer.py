@@ -4,11 +4,13 @@ One :class:`ChangelogWriter` per process; several processes in the same consumer
 partitions (a key ``customer_id|group`` always lives in one partition, so one writer owns it).
 
 Per batch (bounded by ``batch_max_rows`` and ``batch_max_ms``): parse records (unwritable ones are logged,
-counted and skipped), keep the newest row per (customer, group), write them to the online store through
-:mod:`features.online_writers` (Feast's format, no per-value protobuf objects), append them to the offline
-Parquet parts, and only then commit the offsets (at-least-once; writes are idempotent upserts). When a store
-is down the batch is retried with exponential backoff while the partitions are paused (the consumer keeps its
-group membership); offsets are not committed and nothing is dropped.
+counted and skipped), keep the newest row per (customer, group) and write them to the online store through
+:mod:`features.online_writers` (Feast's format, no per-value protobuf objects). The offline Parquet store gets
+the same rows, buffered: one part per group every ``offline_flush_ms`` (or ``offline_max_rows``), so the store
+holds a few large parts instead of one small part per group and batch. Offsets are committed only once both
+stores have a record's rows (at-least-once; online writes are idempotent upserts, replayed offline rows are
+exact duplicates). When a store is down the write is retried with exponential backoff while the partitions
+are paused (the consumer keeps its group membership); offsets are not committed and nothing is dropped.
 """
 
 from __future__ import annotations
@@ -38,20 +40,57 @@ class WriterStats:
     retries: int = 0
     last_error: str | None = None
     write_s: float = 0.0
+    offline_flushes: int = 0
+    offline_rows: int = 0
 
 
 @dataclass
 class FeatureSink:
-    """Online writer plus optional offline appender: ``write`` stores one coalesced batch everywhere."""
+    """Online writer plus optional offline appender: ``write`` stores a coalesced batch online and buffers it for
+    the offline store; ``flush`` writes the buffer as Parquet parts (``flush_due`` says when).
+
+    >>> import tempfile
+    >>> class Mem:
+    ...     def write(self, rows): return len(rows)
+    ...     def close(self): pass
+    >>> now = [0]
+    >>> sink = FeatureSink(Mem(), ParquetAppender(tempfile.mkdtemp()), wall_ms=lambda: now[0], offline_flush_ms=1000)
+    >>> sink.write([FeatureRow("c1", "gps", 5, {"last_store_visit_ms": 5})]), sink.buffered, sink.flush_due()
+    (1, 1, False)
+    >>> now[0] = 1000
+    >>> sink.flush_due(), sink.flush(), sink.buffered
+    (True, 1, 0)
+    """
 
     online: OnlineWriter
     offline: ParquetAppender | None = None
     wall_ms: Callable[[], int] = field(default=lambda: time.time_ns() // 1_000_000)
+    offline_flush_ms: int = 0
+    _buffer: list[FeatureRow] = field(default_factory=list, init=False, repr=False)
+    _since_ms: int = field(default=0, init=False, repr=False)
+
+    @property
+    def buffered(self) -> int:
+        """Rows written online and not yet offline."""
+        return len(self._buffer)
 
     def write(self, rows: Sequence[FeatureRow]) -> int:
         n = self.online.write(rows)
         if self.offline is not None and rows:
-            self.offline.append(rows, now_ms=self.wall_ms())
+            if not self._buffer:
+                self._since_ms = self.wall_ms()
+            self._buffer.extend(rows)
+        return n
+
+    def flush_due(self) -> bool:
+        return bool(self._buffer) and self.wall_ms() - self._since_ms >= self.offline_flush_ms
+
+    def flush(self) -> int:
+        """Write the buffered rows to the offline store (a part per group); the buffer is kept if that fails."""
+        if self.offline is None or not self._buffer:
+            return 0
+        self.offline.append(self._buffer, now_ms=self.wall_ms())
+        n, self._buffer = len(self._buffer), []
         return n
 
     def close(self) -> None:
@@ -68,7 +107,33 @@ def make_sink(settings: Settings, config: WriterConfig | None = None) -> Feature
     else:
         online = SqliteOnlineWriter(FeastPaths.from_settings(settings).sqlite_online, settings.feast.project)
     paths = FeastPaths.from_settings(settings)
-    return FeatureSink(online, ParquetAppender(paths.offline_root) if cfg.offline else None)
+    return FeatureSink(online, ParquetAppender(paths.offline_root) if cfg.offline else None,
+                       offline_flush_ms=cfg.offline_flush_ms)
+
+
+def retry(action: Callable[[], int], what: str, config: WriterConfig, stats: WriterStats,
+          should_stop: Callable[[], bool], sleep: Callable[[float], None] = time.sleep,
+          on_wait: Callable[[], None] = lambda: None) -> int | None:
+    """``action()`` until it succeeds (its result) or ``should_stop()`` while retrying (None: do not commit)."""
+    delay = config.retry_initial_s
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            n = action()
+            if attempt > 1:
+                log.warning("%s recovered after %d attempts", what, attempt)
+            return n
+        except Exception as exc:
+            stats.retries += 1
+            stats.last_error = f"{type(exc).__name__}: {exc}"
+            log.error("%s failed (attempt %d), retrying in %.1f s; offsets NOT committed: %s",
+                      what, attempt, delay, stats.last_error)
+            if should_stop():
+                return None
+            on_wait()
+            sleep(delay)
+            delay = min(delay * 2, config.retry_max_s)
 
 
 def write_with_retry(sink: FeatureSink, rows: Sequence[FeatureRow], config: WriterConfig,
@@ -76,25 +141,12 @@ def write_with_retry(sink: FeatureSink, rows: Sequence[FeatureRow], config: Writ
                      sleep: Callable[[float], None] = time.sleep,
                      on_wait: Callable[[], None] = lambda: None) -> bool:
     """Write until it succeeds (True) or ``should_stop()`` while retrying (False: do not commit)."""
-    delay = config.retry_initial_s
-    attempt = 0
-    while True:
-        attempt += 1
-        try:
-            stats.rows_written += sink.write(rows)
-            if attempt > 1:
-                log.warning("feature write recovered after %d attempts", attempt)
-            return True
-        except Exception as exc:
-            stats.retries += 1
-            stats.last_error = f"{type(exc).__name__}: {exc}"
-            log.error("feature write of %d rows failed (attempt %d), retrying in %.1f s; offsets NOT "
-                      "committed: %s", len(rows), attempt, delay, stats.last_error)
-            if should_stop():
-                return False
-            on_wait()
-            sleep(delay)
-            delay = min(delay * 2, config.retry_max_s)
+    n = retry(lambda: sink.write(rows), f"feature write of {len(rows)} rows", config, stats, should_stop,
+              sleep, on_wait)
+    if n is None:
+        return False
+    stats.rows_written += n
+    return True
 
 
 class ChangelogWriter:
@@ -110,6 +162,8 @@ class ChangelogWriter:
         self.consumer = consumer or self._consumer()
         self.clock = clock
         self.stats = WriterStats()
+        #: the next offset to commit per (topic, partition): records written online, maybe not yet offline
+        self._pending: dict[tuple[str, int], int] = {}
 
     def _consumer(self) -> Any:
         from confluent_kafka import Consumer
@@ -160,37 +214,63 @@ class ChangelogWriter:
         self.stats.records += len(msgs)
         return coalesce(rows)
 
-    def _commit(self, msgs: Sequence[Any]) -> None:
-        from confluent_kafka import TopicPartition
+    def _commit(self) -> None:
+        """Commit the pending offsets (records both stores have)."""
+        from confluent_kafka import KafkaException, TopicPartition
 
-        last: dict[tuple[str, int], int] = {}
-        for m in msgs:
-            k = (m.topic(), m.partition())
-            last[k] = max(last.get(k, -1), m.offset())
-        self.consumer.commit(offsets=[TopicPartition(t, p, o + 1) for (t, p), o in last.items()],
-                             asynchronous=False)
+        if not self._pending:
+            return
+        offsets = [TopicPartition(t, p, o) for (t, p), o in self._pending.items()]
+        self._pending = {}
+        try:
+            self.consumer.commit(offsets=offsets, asynchronous=False)
+        except KafkaException as exc:  # e.g. the partitions moved to another writer: it re-reads and rewrites them
+            log.warning("offset commit failed, the records will be written again: %s", exc)
 
-    def step(self, should_stop: Callable[[], bool] = lambda: False) -> int:
-        """One batch: poll, write (with retry), commit. Returns the number of records handled."""
-        msgs = self.poll_batch()
-        if not msgs:
-            return 0
-        rows = self.parse(msgs)
-        t0 = time.perf_counter()
+    def _keep_alive(self) -> Callable[[], None]:
         assignment = self.consumer.assignment()
 
         def keep_alive() -> None:  # paused partitions + poll keep the group membership during retries
             self.consumer.pause(assignment)
             self.consumer.poll(0)
 
-        ok = write_with_retry(self.sink, rows, self.config, self.stats, should_stop, on_wait=keep_alive)
-        if self.stats.retries:
-            self.consumer.resume(assignment)
-        self.stats.write_s += time.perf_counter() - t0
-        if not ok:
-            return 0
-        self._commit(msgs)
-        self.stats.batches += 1
+        return keep_alive
+
+    def flush(self, should_stop: Callable[[], bool] = lambda: False) -> bool:
+        """Write the buffered offline rows (with retry), then commit; False when stopped while retrying."""
+        if self.sink.buffered:
+            n = self.sink.buffered
+            done = retry(self.sink.flush, f"offline write of {n} rows", self.config, self.stats, should_stop,
+                         on_wait=self._keep_alive())
+            if self.stats.retries:
+                self.consumer.resume(self.consumer.assignment())
+            if done is None:
+                return False
+            self.stats.offline_flushes += 1
+            self.stats.offline_rows += done
+        self._commit()
+        return True
+
+    def step(self, should_stop: Callable[[], bool] = lambda: False) -> int:
+        """One batch: poll, write online (with retry), buffer offline; commit when both stores have the records
+        (at once without an offline store). Returns the number of records handled."""
+        msgs = self.poll_batch()
+        if msgs:
+            rows = self.parse(msgs)
+            t0 = time.perf_counter()
+            ok = write_with_retry(self.sink, rows, self.config, self.stats, should_stop,
+                                  on_wait=self._keep_alive())
+            if self.stats.retries:
+                self.consumer.resume(self.consumer.assignment())
+            self.stats.write_s += time.perf_counter() - t0
+            if not ok:
+                return 0
+            for m in msgs:
+                k = (m.topic(), m.partition())
+                self._pending[k] = max(self._pending.get(k, 0), m.offset() + 1)
+            self.stats.batches += 1
+        if self.sink.flush_due() or self.sink.buffered >= self.config.offline_max_rows or not self.sink.buffered:
+            self.flush(should_stop)
         return len(msgs)
 
     def run(self, should_stop: Callable[[], bool] = lambda: False, max_records: int | None = None,
@@ -212,8 +292,12 @@ class ChangelogWriter:
         return self.stats
 
     def close(self) -> None:
-        self.consumer.close()
-        self.sink.close()
+        """Write what is buffered and commit it (best effort: what fails here is written again after a restart)."""
+        try:
+            self.flush(should_stop=lambda: True)
+        finally:
+            self.consumer.close()
+            self.sink.close()
 
 
 def _run_one(settings: Settings, config: WriterConfig, idle_exit_s: float | None) -> dict[str, Any]:

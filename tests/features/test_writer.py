@@ -71,6 +71,116 @@ def test_dead_redis_raises_so_the_writer_retries() -> None:
         w.write([FeatureRow("a", "gps", 1, {"last_store_visit_ms": 1})])
 
 
+class _Msg:
+    def __init__(self, row: FeatureRow, offset: int) -> None:
+        self.row, self._offset = row, offset
+
+    def value(self) -> bytes:
+        return self.row.to_json()
+
+    def error(self) -> None:
+        return None
+
+    def topic(self) -> str:
+        return "t"
+
+    def partition(self) -> int:
+        return 0
+
+    def offset(self) -> int:
+        return self._offset
+
+
+class _Consumer:
+    """The part of confluent_kafka.Consumer the writer uses: hands out the messages once, records commits."""
+
+    def __init__(self, rows: Sequence[FeatureRow]) -> None:
+        self.msgs = [_Msg(r, i) for i, r in enumerate(rows)]
+        self.commits: list[int] = []
+
+    def consume(self, num_messages: int, timeout: float) -> list[_Msg]:
+        out, self.msgs = self.msgs[:num_messages], self.msgs[num_messages:]
+        return out
+
+    def commit(self, offsets: Any, asynchronous: bool) -> None:
+        self.commits.extend(tp.offset for tp in offsets)
+
+    def assignment(self) -> list[Any]:
+        return []
+
+    def pause(self, partitions: Any) -> None:
+        pass
+
+    def resume(self, partitions: Any) -> None:
+        pass
+
+    def poll(self, timeout: float) -> None:
+        return None
+
+    def close(self) -> None:
+        pass
+
+
+class _Online(_FlakyOnline):
+    def __init__(self) -> None:
+        super().__init__(failures=0)
+
+
+def test_offline_rows_are_buffered_and_offsets_wait_for_them(settings: Settings, tmp_path: Path) -> None:
+    from features.offline_writer import ParquetAppender
+    from features.writer import ChangelogWriter
+
+    now = {"ms": 0}
+    rows = random_rows(40, 5, seed=8)
+    online = _Online()
+    sink = FeatureSink(online, ParquetAppender(tmp_path), wall_ms=lambda: now["ms"], offline_flush_ms=1000)
+    consumer = _Consumer(rows)
+    w = ChangelogWriter(settings, WriterConfig(batch_max_rows=15, batch_max_ms=1), sink=sink, consumer=consumer)
+    assert w.step() == 15
+    assert w.step() == 15
+    # online at once, offline buffered: nothing committed, no part yet
+    assert len(online.written) == sink.buffered > 0
+    assert consumer.commits == []
+    assert not list(tmp_path.rglob("*.parquet"))
+    now["ms"] = 1000
+    assert w.step() == 10  # the rest; the first rows are now due
+    parts = list(tmp_path.rglob("*.parquet"))
+    assert consumer.commits == [len(rows)]  # the next offset to read, once every row is in both stores
+    assert sink.buffered == 0
+    assert w.stats.offline_flushes == 1
+    assert len(parts) == len({r.group for r in online.written})  # one part per group for the whole flush
+    assert sum(pq.read_table(p).num_rows for p in parts) == len(online.written)
+
+
+def test_a_failed_offline_write_is_retried_and_not_committed(settings: Settings, tmp_path: Path) -> None:
+    from features.writer import ChangelogWriter
+
+    class _FlakyOffline:
+        def __init__(self) -> None:
+            self.failures, self.rows = 2, 0
+
+        def append(self, rows: Sequence[FeatureRow], now_ms: int) -> list[Path]:
+            if self.failures:
+                self.failures -= 1
+                raise OSError("disk full")
+            self.rows += len(rows)
+            return []
+
+    offline = _FlakyOffline()
+    sink = FeatureSink(_Online(), offline, wall_ms=lambda: 0, offline_flush_ms=0)  # type: ignore[arg-type]
+    consumer = _Consumer(random_rows(10, 3, seed=2))
+    w = ChangelogWriter(settings, WriterConfig(retry_initial_s=0.01, retry_max_s=0.01), sink=sink,
+                        consumer=consumer)
+    # stopped while the offline store is down: the rows stay buffered, nothing is committed
+    w.step(should_stop=lambda: True)
+    assert consumer.commits == []
+    assert sink.buffered > 0
+    w.step()  # retried until the store is back
+    assert consumer.commits == [10]
+    assert offline.rows > 0
+    assert sink.buffered == 0
+
+
 def _produce(bootstrap: str, topic: str, rows: Sequence[FeatureRow], extra: Sequence[bytes] = ()) -> None:
     from confluent_kafka import Producer
 
@@ -127,6 +237,11 @@ def test_changelog_to_online_and_offline(store: str, settings: Settings, kafka_b
         offline = FeastPaths.from_settings(s).offline_root
         n_offline = sum(pq.read_table(offline / g).num_rows for g in GROUPS if (offline / g).exists())
         assert len(newest) <= n_offline <= len(rows)
+        # the offline rows went out in few flushes (one part per group each), not one part per batch
+        assert 1 <= stats.offline_flushes < stats.batches
+        for g in GROUPS:
+            parts = [p for p in (offline / g).glob("part-*.parquet") if "sentinel" not in p.name]
+            assert len(parts) <= stats.offline_flushes, g
     finally:
         fs.teardown()
 
