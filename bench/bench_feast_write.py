@@ -80,6 +80,7 @@ def time_fast(settings: Settings, rows: Sequence[FeatureRow], offline: bool = Fa
     t0 = time.perf_counter()
     for b in _batches(rows):
         sink.write(b)
+    sink.flush()  # the offline rows are buffered: their write belongs to the time
     dt = time.perf_counter() - t0
     sink.close()
     return len(rows) / dt

@@ -60,6 +60,12 @@ class FeatureSink:
     >>> now[0] = 1000
     >>> sink.flush_due(), sink.flush(), sink.buffered
     (True, 1, 0)
+
+    ``close`` writes what is still buffered (a batch load that never waits for ``flush_due`` loses nothing):
+
+    >>> _ = sink.write([FeatureRow("c2", "gps", 6, {"last_store_visit_ms": 6})])
+    >>> sink.close(); sink.buffered
+    0
     """
 
     online: OnlineWriter
@@ -94,7 +100,11 @@ class FeatureSink:
         return n
 
     def close(self) -> None:
-        self.online.close()
+        """Write what is still buffered offline, then close the online store."""
+        try:
+            self.flush()
+        finally:
+            self.online.close()
 
 
 def make_sink(settings: Settings, config: WriterConfig | None = None) -> FeatureSink:
