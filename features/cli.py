@@ -38,10 +38,6 @@ def write_cmd(
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     cfg = WriterConfig(batch_max_rows=batch_max_rows, batch_max_ms=batch_max_ms, offline=not no_offline)
-    if processes == 1:  # this process is the writer (cxm.heap; several processes each freeze their own)
-        from cxm.heap import freeze_startup_heap
-
-        freeze_startup_heap()
     for stats in run_writers(load_settings(), cfg, processes=processes, idle_exit_s=idle_exit_s):
         typer.echo(json.dumps(stats))
 

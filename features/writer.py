@@ -321,8 +321,8 @@ def _run_one(settings: Settings, config: WriterConfig, idle_exit_s: float | None
 def run_writers(settings: Settings, config: WriterConfig, processes: int = 1,
                 idle_exit_s: float | None = None) -> list[dict[str, Any]]:
     """Run ``processes`` writers in one consumer group (they split the partitions); returns their stats."""
-    if processes == 1:
-        return [vars(ChangelogWriter(settings, config).run(idle_exit_s=idle_exit_s))]
+    if processes == 1:  # this process is the writer
+        return [_run_one(settings, config, idle_exit_s)]
     import multiprocessing as mp
 
     ctx = mp.get_context("spawn")

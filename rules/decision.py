@@ -59,6 +59,10 @@ def decision_id(
     return hashlib.sha256(f"{customer_id}|{anchor}|{policy_version}".encode()).hexdigest()[:32]
 
 
+#: A candidate as the engine builds it: a plain tuple in :class:`Candidate`'s field order (action_id, kind,
+#: department, status, policy, reason, priority).
+CandidateRow = tuple[str, str, str, str, str | None, str, float]
+
 #: (doctests) a decision time
 _T = datetime(2026, 11, 24, tzinfo=UTC)
 
@@ -85,8 +89,7 @@ def _prio(p: float) -> float:
     return round(p, 6) if p else p
 
 
-def candidate_records(candidates: Iterable[tuple[str, str, str, str, str | None, str, float]],
-                      ) -> dict[str, list[dict[str, Any]]]:
+def candidate_records(candidates: Iterable[CandidateRow]) -> dict[str, list[dict[str, Any]]]:
     """The published ``candidates`` object: ``blocked`` grouped by policy and reason (the actions in catalogue
     order), ``deferred`` and ``lost`` one entry each with their priority (rounded to 6 digits). An action's kind
     and department are the catalogue's (``rules/actions.yaml``), identified by ``policy_version``.
@@ -155,7 +158,7 @@ class Decision:
     context_known: bool
     #: the candidates that were not chosen, as plain tuples in :class:`Candidate`'s field order (the engine builds
     #: ~19 per decision; see :attr:`candidates` for them as named tuples)
-    candidate_rows: tuple[tuple[str, str, str, str, str | None, str, float], ...] = field(default_factory=tuple)
+    candidate_rows: tuple[CandidateRow, ...] = field(default_factory=tuple)
 
     @property
     def candidates(self) -> tuple[Candidate, ...]:

@@ -27,7 +27,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from features.names import CHANNELS, defaults
 from rules.catalogue import DEFAULT_ACTIONS, Catalogue, load_catalogue
-from rules.decision import Decision, decision_id
+from rules.decision import CandidateRow, Decision, decision_id
 from rules.errors import Finding, PolicyError
 from rules.policies import DEFAULT_POLICY_DIR, Policy, load_policy_dir, policy_files
 from rules.symbols import SCORE_DEFAULTS
@@ -290,7 +290,7 @@ class PolicySet:
                         deferred[i] = (p.id, p.hours)
         # plain tuples in Candidate's field order (a NamedTuple's constructor costs ~20x a tuple's, ~19 per
         # decision); Decision.candidates gives them as Candidate objects
-        cands: list[tuple[str, str, str, str, str | None, str, float]] = []
+        cands: list[CandidateRow] = []
         lost_to = f"lower priority than {acts[best].id}" if best >= 0 else ""
         for i, a in enumerate(acts):
             if i == best:
@@ -322,7 +322,7 @@ class PolicySet:
         weight: list[float],
         prio: list[float],
         applied: list[list[str]],
-        cands: list[tuple[str, str, str, str, str | None, str, float]],
+        cands: list[CandidateRow],
     ) -> Decision:
         model_version = str((scores or {}).get("model_version", "none"))
         sc = {"churn_risk": float(r["churn_risk"]), "stage": str(r["stage"])}
