@@ -1,9 +1,10 @@
 """End-to-end benchmark: simulator -> Kafka -> feature job -> decision job -> decisions topic (mini-clusters).
 
 Two bounded runs of the main job (``pipelines.main_run``): one with the simulator unthrottled to find the
-sustained rate (events pre-loaded into Kafka divided by the time from the first decision to the last one),
-then one at half of that rate to measure event-to-decision latency (broker timestamp of the event -> broker
-timestamp of its decision), in steady state (after the first 30 s of traffic) and over the whole run.
+sustained rate (events pre-loaded into Kafka divided by the time from the first feature row or decision to the
+last decision), then one at half of that rate to measure event-to-decision latency (broker timestamp of the event
+-> broker timestamp of its decision), in steady state (after the first 30 s of traffic) and over the whole run.
+Both jobs run in one process and JVM, as ``cxm run`` does (``--separate-jvms``: one each).
 CPU seconds are those of every process of a run (:mod:`bench.proctree`: the jobs with their JVMs, the Kafka broker,
 this process with the simulator and the Feast writer), peak memory that of the two jobs' processes together.
 
@@ -42,7 +43,9 @@ def stage_latencies(result: object, decisions: object, warmup_s: float = 30.0) -
         return {}
     arrivals = event_arrivals(s.kafka.bootstrap, [s.topics.events(k) for k in EVENT_KINDS])
     changelog: dict[tuple[str, int], int] = {}
+    first_row = int(decisions["kafka_ts"].min())
     for ts, value in read_topic(s.kafka.bootstrap, s.topics.features):
+        first_row = min(first_row, ts)
         try:
             row = orjson.loads(value)
             changelog.setdefault((str(row["customer_id"]), int(row["event_ts_ms"])), ts)
@@ -74,6 +77,7 @@ def stage_latencies(result: object, decisions: object, warmup_s: float = 30.0) -
         "rows_per_decision": float(np.mean(rows)) if rows else float("nan"),
         "steady_latency_p50_ms": _pct(e2e, 50),
         "steady_latency_p99_ms": _pct(e2e, 99),
+        "first_row_ts": float(first_row),
     }
 
 
@@ -115,7 +119,7 @@ def latency_days(rate: float, traffic_s: float, min_days: float) -> float:
     return max(float(min_days), round(rate * traffic_s / (LATENCY_CUSTOMERS * EVENTS_PER_CUSTOMER_DAY), 1))
 
 
-def _one(rate: float, customers: int, days: float) -> dict[str, float]:
+def _one(rate: float, customers: int, days: float, one_jvm: bool = True) -> dict[str, float]:
     from cxm.config import load_settings
     from pipelines.main_run import RunOptions, main_run
     from pipelines.report import summarize
@@ -123,16 +127,19 @@ def _one(rate: float, customers: int, days: float) -> dict[str, float]:
     s = load_settings()
     kafka = ManagedProcess("kafka", s.var_dir).pid()
     # unthrottled: every event is in Kafka before the jobs start (the generator does not compete with them)
-    opts = RunOptions(customers=customers, days=days, rate=rate, settle_s=10.0, preload=rate == 0)
+    opts = RunOptions(customers=customers, days=days, rate=rate, settle_s=10.0, preload=rate == 0, one_jvm=one_jvm)
     with TreeMonitor(extra={"kafka": kafka} if kafka else None) as mon:
         result = main_run(s, opts, echo=print)
     usage = mon.usage()
     summary, decisions, lat = summarize(result)
+    stages = stage_latencies(result, decisions)
     # Unthrottled, the events are in Kafka before the jobs start: the processing span runs from the first
-    # decision to the last one (JIT compilation of both jobs included).
-    first_decision = int(decisions["kafka_ts"].min()) if not decisions.empty else 0
+    # feature row or decision, whichever came first, to the last decision (JIT compilation of both jobs
+    # included). Not from the first decision alone: a decision job that starts later than the feature job (both
+    # in one JVM, planned one after the other) would otherwise leave the feature job's head start out of the span.
+    first = int(stages.pop("first_row_ts", decisions["kafka_ts"].min())) if not decisions.empty else 0
     last_decision = int(decisions["kafka_ts"].max()) if not decisions.empty else 0
-    span_s = max((last_decision - first_decision) / 1000.0, 1e-3)
+    span_s = max((last_decision - first) / 1000.0, 1e-3)
     return {
         **steady_rate(decisions),
         "events": float(summary.events_in),
@@ -150,10 +157,11 @@ def _one(rate: float, customers: int, days: float) -> dict[str, float]:
         # writer), from the jobs' start-up to their stop; peak memory: the jobs' processes together
         "cpu_s": usage.total_cpu_s(),
         **{f"cpu_s_{part}": v for part, v in usage.cpu_s.items()},
-        "peak_rss_mib": sum(v for k, v in usage.peak_rss_mib.items() if k.endswith("_job")),
+        "peak_rss_mib": sum(v for k, v in usage.peak_rss_mib.items() if k.endswith(("_job", "_jobs"))),
         **{f"peak_rss_mib_{part}": v for part, v in usage.peak_rss_mib.items()},
         "wall_s": result.elapsed_s,
-        **stage_latencies(result, decisions),
+        "span_s": span_s,
+        **stages,
     }
 
 
@@ -171,12 +179,16 @@ def main(argv: list[str] | None = None) -> None:
     # window held only the tail of the warm-up backlog)
     parser.add_argument("--half-days", type=float, default=25.0, help="least simulated days of the latency run")
     parser.add_argument("--traffic-s", type=float, default=100.0, help="seconds of traffic of the latency run")
+    parser.add_argument("--separate-jvms", action="store_true", help="one process and JVM per job (cxm run's "
+                        "--separate-jvms) instead of both jobs in one")
     args = parser.parse_args(argv)
     t0 = time.monotonic()
-    full = _one(rate=0.0, customers=args.customers, days=args.days) if not args.rate else {}
+    one_jvm = not args.separate_jvms
+    full = _one(rate=0.0, customers=args.customers, days=args.days, one_jvm=one_jvm) if not args.rate else {}
     half_rate = args.rate or max(full["events_per_s"] / 2.0, 500.0)
     half_days = latency_days(half_rate, args.traffic_s, args.half_days)
-    half = _one(rate=half_rate, customers=LATENCY_CUSTOMERS, days=half_days) if not args.full_only else {}
+    half = (_one(rate=half_rate, customers=LATENCY_CUSTOMERS, days=half_days, one_jvm=one_jvm)
+            if not args.full_only else {})
     nan = float("nan")
     write_result(
         "e2e",

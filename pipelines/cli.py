@@ -100,6 +100,9 @@ def run_main(
     output: Path | None = typer.Option(
         None, "--output", help="also write decisions, dead-letter and late records as JSON lines under DIR "
         "(decisions/, deadletter/, late/; part files appear on checkpoints)"),
+    one_jvm: bool = typer.Option(
+        True, "--one-jvm/--separate-jvms", help="both jobs in one process and JVM (as on a cluster's shared "
+        "TaskManagers), or one process and JVM per job"),
 ) -> None:
     """Run the main job end to end on the embedded default: simulator -> Kafka -> feature job -> Feast (SQLite)
     and decision job -> decisions topic; print a summary and write an HTML report."""
@@ -109,7 +112,7 @@ def run_main(
 
     s = load_settings()
     opts = RunOptions(customers=customers, days=days, rate=rate, seed=seed, unbounded=unbounded, input=input,
-                      output=output)
+                      output=output, one_jvm=one_jvm)
     result = main_run(s, opts, echo=typer.echo)
     summary, decisions, lat = summarize(result)
     typer.echo(f"\n== run {result.tag} finished in {result.elapsed_s:.0f} s ==")

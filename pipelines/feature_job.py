@@ -66,10 +66,18 @@ def _idle_timeout_ms(settings: Settings, job: FeatureJobConfig, kind: str, bound
     5000
     >>> _idle_timeout_ms(Settings.defaults(), FeatureJobConfig(), "clickstream", bounded=True)
     0
+
+    The job's own timeout wins over the shared one, a kind's over both:
+
+    >>> job = FeatureJobConfig(idle_timeout_s=30, idle_timeout_by_kind={"gps": 2})
+    >>> s = Settings.defaults()
+    >>> _idle_timeout_ms(s, job, "complaint", False), _idle_timeout_ms(s, job, "gps", False)
+    (30000, 2000)
     """
     if bounded:
         return 0
-    return round(1000 * job.idle_timeout_by_kind.get(kind, settings.flink.idle_timeout_s))
+    default = job.idle_timeout_s if job.idle_timeout_s is not None else settings.flink.idle_timeout_s
+    return round(1000 * job.idle_timeout_by_kind.get(kind, default))
 
 
 def build_plan(settings: Settings, job: FeatureJobConfig, topics: Topics, bounded: bool,

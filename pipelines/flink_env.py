@@ -59,6 +59,11 @@ class FeatureJobConfig(BaseSettings):
         description="on-periodic: the watermark advances every pipeline.auto-watermark-interval (200 ms), which "
         "lets the over windows fire timers in batches (about 1.5x the throughput); on-event: with every record, "
         "which makes lateness exact and reproducible in replays (the oracle and restore tests use it)")
+    idle_timeout_s: float | None = Field(
+        default=None, gt=0,
+        description="idle timeout (s) of the event sources in live runs (None: settings.flink.idle_timeout_s); "
+        "idle_timeout_by_kind wins over it. The feature job's own, so that it can differ from the decision job's "
+        "when both run in one process (pipelines.local_jobs)")
     idle_timeout_by_kind: dict[str, float] = Field(
         default_factory=dict,
         description="idle timeout (s) per kind, overriding settings.flink.idle_timeout_s (5 s) in live runs. "
@@ -113,6 +118,8 @@ def flink_config(settings: Settings, job: FeatureJobConfig, job_name: str | None
         conf["restart-strategy.type"] = "fixed-delay"
         conf["restart-strategy.fixed-delay.attempts"] = str(job.restart_attempts)
         conf["restart-strategy.fixed-delay.delay"] = "2 s"
+    if job.idle_timeout_s is not None:
+        conf["table.exec.source.idle-timeout"] = f"{round(job.idle_timeout_s * 1000)} ms"
     if job.checkpoint_interval_ms is not None:
         conf["execution.checkpointing.interval"] = f"{job.checkpoint_interval_ms} ms"
     if job.checkpoint_dir is not None:

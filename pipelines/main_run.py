@@ -1,9 +1,11 @@
 """The main job end to end (``make run`` / ``cxm run``): simulator -> Kafka -> feature job -> Feast + decision job.
 
 Orchestration only. Every run gets its own topics (``run.<tag>.*``) so runs never mix. The feature job and the
-decision job are PyFlink jobs on local mini-clusters (one process each, started with the same ``CXM_*``
-overrides); the Feast writer and the simulator run in this process. The simulator reads the decisions back and
-reacts (closed loop). A bounded run stops when the simulator is done and the decisions stopped growing.
+decision job are PyFlink jobs on local mini-clusters of one child process and JVM (``pipelines.local_jobs``, as
+on a cluster where they share TaskManagers; ``RunOptions.one_jvm=False``: one process each), started with the
+run's ``CXM_*`` overrides; the Feast writer and the simulator run in this process. The simulator reads the
+decisions back and reacts (closed loop). A bounded run stops when the simulator is done and the decisions stopped
+growing.
 """
 
 from __future__ import annotations
@@ -46,6 +48,8 @@ class RunOptions:
     # the jobs checkpoint under ``<out_dir>/checkpoints``, removed when the run ends (a run's jobs are not resumed;
     # a feature job's last checkpoints are ~100 MB per million events)
     keep_checkpoints: bool = False
+    # both jobs in one process and JVM (pipelines.local_jobs); False: one process (and JVM) per job
+    one_jvm: bool = True
 
 
 def run_topics(settings: Settings, tag: str) -> dict[str, str]:
@@ -139,7 +143,11 @@ LIVE_FEATURE_JOB_ENV: dict[str, str] = {
 #: the waiting records become late: with a 1 s timeout, 2 of 3 runs of 150 customers x 2 days lost 614-664 of
 #: 1,978 events that way, and 6% of a 1.3M-event backlog (Flink counts that time as input inactivity:
 #: FLINK-40234). A live job meets the same after an outage (README: catching up on a backlog).
-BACKLOG_FEATURE_JOB_ENV: dict[str, str] = {"CXM_FLINK__IDLE_TIMEOUT_S": "30"}
+BACKLOG_FEATURE_JOB_ENV: dict[str, str] = {"CXM_FEATURE_JOB__IDLE_TIMEOUT_S": "30"}
+
+#: JVM options of the process that runs both jobs (``flink.local_jvm_opts`` is sized for one job; the
+#: environment's ``CXM_FLINK__LOCAL_JVM_OPTS`` wins). Both jobs' young objects share one young generation.
+ONE_JVM_OPTS = "-XX:+UseParallelGC -Xms6g -Xmn3g"
 
 
 def child_env(extra: dict[str, str]) -> dict[str, str]:
@@ -348,10 +356,14 @@ def main_run(settings: Settings, opts: RunOptions, echo: Any = print) -> RunResu
         env["CXM_FLINK__CHECKPOINT_DIR"] = str(checkpoints)
     feature_defaults = {**LIVE_FEATURE_JOB_ENV, **(BACKLOG_FEATURE_JOB_ENV if opts.preload else {})}
     live_defaults = {k: v for k, v in feature_defaults.items() if k not in os.environ}
-    jobs = [
-        JobProcess("feature", "pipelines.feature_job", {**live_defaults, **env}, out_dir / "feature_job.log"),
-        JobProcess("decision", "pipelines.decision_job", env, out_dir / "decision_job.log"),
-    ]
+    if opts.one_jvm:
+        jvm = {} if "CXM_FLINK__LOCAL_JVM_OPTS" in os.environ else {"CXM_FLINK__LOCAL_JVM_OPTS": ONE_JVM_OPTS}
+        jobs = [JobProcess("jobs", "pipelines.local_jobs", {**live_defaults, **jvm, **env}, out_dir / "jobs.log")]
+    else:
+        jobs = [
+            JobProcess("feature", "pipelines.feature_job", {**live_defaults, **env}, out_dir / "feature_job.log"),
+            JobProcess("decision", "pipelines.decision_job", env, out_dir / "decision_job.log"),
+        ]
     t0 = time.monotonic()
     stop_writer = threading.Event()
     writer = ChangelogWriter(s)
@@ -386,7 +398,8 @@ def main_run(settings: Settings, opts: RunOptions, echo: Any = print) -> RunResu
         for j in jobs:
             j.start()
         writer_thread.start()
-        echo("jobs: feature job and decision job starting on local mini-clusters ...")
+        echo("jobs: feature job and decision job starting on local mini-clusters"
+             + (" in one JVM ..." if opts.one_jvm else ", one JVM each ..."))
         if not opts.preload:
             produce_warmup(s, sim.now_ms)
         _wait_for_first_decision(s, jobs, opts.startup_timeout_s)

@@ -42,16 +42,21 @@ def test_main_run_events_to_decisions(settings: Settings, kafka_bootstrap: str, 
     assert not (tmp_path / "checkpoints").exists()
 
 
-def test_preloaded_run_decides_the_whole_backlog(settings: Settings, kafka_bootstrap: str, tmp_path: Path) -> None:
-    """bench_e2e's sustained-rate run: every event is in Kafka before the jobs start (open loop)."""
+@pytest.mark.parametrize("one_jvm", [True, False], ids=["one-jvm", "separate-jvms"])
+def test_preloaded_run_decides_the_whole_backlog(settings: Settings, kafka_bootstrap: str, tmp_path: Path,
+                                                 one_jvm: bool) -> None:
+    """bench_e2e's sustained-rate run: every event is in Kafka before the jobs start (open loop); both jobs in one
+    process and JVM (the default) or one process each."""
     from pipelines.main_run import RunOptions, main_run
     from pipelines.report import summarize
 
     result = main_run(
         settings,
         RunOptions(customers=150, days=2, rate=0, faults=0.0, settle_s=8, out_dir=tmp_path, preload=True,
-                   keep_checkpoints=True),
+                   keep_checkpoints=True, one_jvm=one_jvm),
     )
+    logs = {"jobs.log"} if one_jvm else {"feature_job.log", "decision_job.log"}
+    assert {p.name for p in tmp_path.glob("*.log")} == logs
     summary, decisions, _ = summarize(result)
     # no faults injected: no event is late (a partition waiting its turn in the backlog is not idle), and all but
     # the last events of each kind (the watermark is not past them when the run ends) gave a feature row
@@ -60,6 +65,7 @@ def test_preloaded_run_decides_the_whole_backlog(settings: Settings, kafka_boots
     covered = int(sum(c["rows"] for c in decisions["coalesced"]))
     assert 0 <= summary.feature_rows - covered <= 2, (summary.feature_rows, covered)
     assert result.sim_summary["decisions"] == 0  # open loop: the simulator saw no decision
-    assert any((tmp_path / "checkpoints").iterdir())  # kept on request
+    # kept on request: each job checkpointed on its own, also when both ran in one JVM
+    assert {p.name for p in (tmp_path / "checkpoints").iterdir()} >= {"cxm-features", "cxm-decisions"}
     with pytest.raises(ValueError, match="bounded"):
         main_run(settings, RunOptions(unbounded=True, preload=True, out_dir=tmp_path / "u"))
