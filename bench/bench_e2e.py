@@ -43,6 +43,7 @@ def stage_latencies(result: object, decisions: object, warmup_s: float = 30.0) -
         return {}
     arrivals = event_arrivals(s.kafka.bootstrap, [s.topics.events(k) for k in EVENT_KINDS])
     changelog: dict[tuple[str, int], int] = {}
+    # the earliest changelog row starts bench_e2e's processing span (taken here: the changelog is read once)
     first_row = int(decisions["kafka_ts"].min())
     for ts, value in read_topic(s.kafka.bootstrap, s.topics.features):
         first_row = min(first_row, ts)

@@ -162,6 +162,20 @@ def run_feature_job(settings: Settings, bounded: bool, job: FeatureJobConfig | N
     return result
 
 
+def env_plan(settings: Settings, job: FeatureJobConfig, bounded: bool) -> tuple[bool, JobPlan | None]:
+    """Whether the job is bounded, and the plan replacing the default one, from ``CXM_FILE_IO__INPUT/OUTPUT``
+    (files instead of or besides Kafka; bounded over input files); ``(bounded, None)`` without them.
+
+    >>> env_plan(Settings.defaults(), FeatureJobConfig(), False)
+    (False, None)
+    """
+    from pipelines.file_io import FileIOConfig, feature_plan
+
+    files = FileIOConfig()
+    bounded = bounded or files.input is not None
+    return bounded, (feature_plan(settings, job, Topics.of(settings), files, bounded) if files.active else None)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--bounded", action="store_true", help="stop at the topics' current end offsets")
@@ -171,11 +185,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO)
     settings = load_settings()
     job = FeatureJobConfig()
-    from pipelines.file_io import FileIOConfig, feature_plan
-
-    files = FileIOConfig()  # CXM_FILE_IO__INPUT/OUTPUT: files instead of/besides Kafka (bounded over files)
-    bounded = args.bounded or files.input is not None
-    plan = feature_plan(settings, job, Topics.of(settings), files, bounded) if files.active else None
+    bounded, plan = env_plan(settings, job, args.bounded)
     if args.print_sql:
         plan = plan or build_plan(settings, job, Topics.of(settings), args.bounded)
         print(";\n\n".join([*plan.ddl, *plan.inserts]) + ";")

@@ -73,16 +73,15 @@ def run_both(settings: Settings, poll_s: float = 2.0) -> dict[str, str]:
     input is bounded and needs the feature job to end before the decision job starts (``pipelines.file_run``).
     """
     from pipelines import decision_job
-    from pipelines.feature_job import Topics, run_feature_job
-    from pipelines.file_io import FileIOConfig, feature_plan
+    from pipelines.feature_job import env_plan, run_feature_job
+    from pipelines.file_io import FileIOConfig
     from pipelines.flink_env import FeatureJobConfig
 
-    files = FileIOConfig()
-    if files.input is not None:
-        raise ValueError("file input is bounded: run the jobs one after the other (pipelines.file_run)")
     job = FeatureJobConfig()
-    plan = feature_plan(settings, job, Topics.of(settings), files, False) if files.active else None
-    decisions = decision_job.run(settings, bounded=False, wait=False, output=files.file_output())
+    bounded, plan = env_plan(settings, job, False)
+    if bounded:
+        raise ValueError("file input is bounded: run the jobs one after the other (pipelines.file_run)")
+    decisions = decision_job.run(settings, bounded=False, wait=False, output=FileIOConfig().file_output())
     features = run_feature_job(settings, bounded=False, job=job, wait=False, plan=plan)
     states = watch({"features": features.get_job_client(), "decisions": decisions.get_job_client()}, poll_s)
     log.info("jobs ended: %s", states)
