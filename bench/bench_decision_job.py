@@ -165,7 +165,8 @@ def main(argv: list[str] | None = None) -> None:
 
     from cxm.config import TopicSpec, load_settings
     from infra.topics import ensure_topics
-    from pipelines.main_run import JobProcess, topic_count
+    from pipelines.main_run import JobProcess
+    from pipelines.topic_watch import topic_count
 
     s = load_settings()
     from datetime import UTC, datetime

@@ -48,7 +48,8 @@ def main() -> None:
     from features.store import apply as feast_apply
     from features.writer import ChangelogWriter
     from infra.services.redis import RedisServer
-    from pipelines.main_run import JobProcess, create_run_topics, run_topics, settings_for, topic_count
+    from pipelines.main_run import JobProcess, create_run_topics, run_topics, settings_for
+    from pipelines.topic_watch import topic_count
 
     base = load_settings()
     base = base.model_copy(update={"feast": base.feast.model_copy(update={"online_store": "redis"})})

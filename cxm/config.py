@@ -156,6 +156,9 @@ class DecisionSettings(_Strict):
     #: subtask's Python worker is its own process (PyFlink's default there, "loopback", runs them as threads of
     #: one process, which share one interpreter lock).
     parallelism: int | None = Field(default=None, ge=1)
+    #: The Kafka consumer group of the decision job's changelog source (Flink commits its offsets on checkpoints;
+    #: the group's lag is what a restart would read again). None: ``cxm-decisions-<random>`` per job.
+    group_id: str | None = None
 
 
 class LearnerSettings(_Strict):

@@ -324,7 +324,7 @@ def build(s: Settings, bounded: bool, job_name: str = "cxm-decisions",
     t_env.create_temporary_function("decide", make_decide_udf(s))
     for ddl in function_ddls():  # CXM_JSON_LONG / CXM_JSON_FIELD of the source's computed columns
         t_env.execute_sql(ddl)
-    t_env.execute_sql(changelog_source_ddl(s, f"cxm-decisions-{tag}", bounded))
+    t_env.execute_sql(changelog_source_ddl(s, s.decisions.group_id or f"cxm-decisions-{tag}", bounded))
     t_env.execute_sql(decisions_sink_ddl(s, tag))
     coalesce_ms = 0 if bounded else s.decisions.coalesce_ms
     t_env.execute_sql(coalesced_view(coalesce_ms) if coalesce_ms > 0 else contexts_view())

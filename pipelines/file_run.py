@@ -27,8 +27,8 @@ from pipelines.main_run import (
     ensure_models,
     run_topics,
     settings_for,
-    topic_count,
 )
+from pipelines.topic_watch import topic_count
 
 
 def count_input(path: Path) -> dict[str, Any]:

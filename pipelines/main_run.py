@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from cxm.config import REPO_ROOT, Settings, TopicSpec
+from pipelines.topic_watch import settle, topic_count
 
 
 @dataclass(frozen=True)
@@ -212,35 +213,6 @@ class JobProcess:
             self.proc.wait(10)
 
 
-def topic_count(bootstrap: str, topic: str, attempts: int = 5) -> int:
-    """Messages currently in a topic (sum of high watermarks minus low watermarks).
-
-    Retriable broker errors (a partition of a topic created a moment ago has no leader yet:
-    ``NOT_LEADER_FOR_PARTITION``) are retried ``attempts`` times, a second apart; other errors raise.
-    """
-    from confluent_kafka import Consumer, KafkaException, TopicPartition
-
-    c = Consumer({"bootstrap.servers": bootstrap, "group.id": f"count-{uuid.uuid4().hex[:6]}"})
-    try:
-        for attempt in range(attempts):
-            try:
-                meta = c.list_topics(topic, timeout=10).topics.get(topic)
-                if meta is None:
-                    return 0
-                total = 0
-                for p in meta.partitions:
-                    lo, hi = c.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
-                    total += hi - lo
-                return total
-            except KafkaException as exc:
-                if attempt == attempts - 1 or not exc.args[0].retriable():
-                    raise
-                time.sleep(1.0)
-        return 0
-    finally:
-        c.close()
-
-
 @dataclass
 class RunResult:
     tag: str
@@ -306,6 +278,12 @@ def ensure_models(s: Settings, seed: int, echo: Any = print) -> None:
     train(days=30.0, customers=1000, seed=seed)
 
 
+def _check_alive(jobs: list[JobProcess]) -> None:
+    for j in jobs:
+        if not j.alive():
+            raise RuntimeError(f"{j.name} job exited; see {j.log}:\n{j.tail()}")
+
+
 def _wait_for_first_decision(s: Settings, jobs: list[JobProcess], timeout_s: float) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -339,7 +317,8 @@ def main_run(settings: Settings, opts: RunOptions, echo: Any = print) -> RunResu
     from simulator.sinks import KafkaSink, kafka_producer, write_truth
 
     tag = run_tag(datetime.now(UTC), uuid.uuid4().hex)
-    env = run_topics(settings, tag)
+    group = f"cxm-decisions-{tag}"  # the decision job's consumer group: settle() watches its lag
+    env = {**run_topics(settings, tag), "CXM_DECISIONS__GROUP_ID": group}
     if opts.output is not None:  # the jobs also write decisions, dead-letter and late records to files
         from pipelines.file_io import FileIOConfig
 
@@ -410,15 +389,11 @@ def main_run(settings: Settings, opts: RunOptions, echo: Any = print) -> RunResu
         truth_dir = out_dir / "sim"
         write_truth(sim, truth_dir)
         echo(f"simulator: {summary.events:,} events in {summary.elapsed_s:.1f} s; waiting for the jobs to catch up")
-        last, stable_since = -1, time.monotonic()
-        while time.monotonic() - stable_since < opts.settle_s:
-            n = topic_count(s.kafka.bootstrap, s.topics.decisions)
-            if n != last:
-                last, stable_since = n, time.monotonic()
-            for j in jobs:
-                if not j.alive():
-                    raise RuntimeError(f"{j.name} job exited; see {j.log}:\n{j.tail()}")
-            time.sleep(1)
+        settled = settle(s.kafka.bootstrap, s.topics.decisions, s.topics.features, group,
+                         opts.settle_s, lag_wait_s=3 * s.flink.checkpoint_interval_ms / 1000 + 60,
+                         check=lambda: _check_alive(jobs))
+        if settled.timed_out:
+            echo(f"warning: the decision job still had {settled.lag:,} changelog rows to read when the run ended")
         if opts.output is not None:  # part files become visible on the checkpoint after they roll
             from pipelines.file_io import wait_committed
 
