@@ -132,13 +132,16 @@ def create_job(settings: Settings, job: FeatureJobConfig, topics: Topics, bounde
     return t_env, stmt_set
 
 
-def run_feature_job(settings: Settings, bounded: bool, job: FeatureJobConfig | None = None,
-                    topics: Topics | None = None, stores: Sequence[Any] | None = None,
-                    extra_conf: dict[str, str] | None = None, wait: bool = False,
-                    plan: JobPlan | None = None) -> TableResult:
-    """Submit the job (de-dup state TTL set per operator in the compiled plan); ``wait`` blocks until it ends."""
-    from pyflink.table import PlanReference, TableResult
-
+def compile_feature_job(settings: Settings, bounded: bool, job: FeatureJobConfig | None = None,
+                        topics: Topics | None = None, stores: Sequence[Any] | None = None,
+                        extra_conf: dict[str, str] | None = None,
+                        plan: JobPlan | None = None) -> tuple[StreamTableEnvironment, str]:
+    """The job's table environment and its compiled plan (JSON, de-dup state TTL set per operator), or the stored
+    plan (``job.plan_path``). All of the planner's optimisation happens here: Calcite keeps its metadata providers
+    in a thread-local of the Java thread that planned the SQL, and a later call that py4j hands to another Java
+    thread (a Python thread of this process borrowed the connection: the decision job's loopback Python worker
+    in :mod:`pipelines.local_jobs`) fails with ``NullPointerException: metadataHandlerProvider`` (FLINK-23020);
+    :mod:`pipelines.local_jobs` compiles before any job runs."""
     job = job or FeatureJobConfig()
     t_env, stmt_set = create_job(settings, job, topics or Topics.of(settings), bounded, stores, extra_conf, plan)
     if job.plan_path is not None and job.plan_path.exists():
@@ -146,20 +149,36 @@ def run_feature_job(settings: Settings, bounded: bool, job: FeatureJobConfig | N
         bound = {"scan.bounded.mode": "latest-offset"} if bounded else {}
         plan_json, n_sources = set_kafka_source_options(plan_json, bound)
         log.info("executing the stored plan %s (%d sources, bounded=%s)", job.plan_path, n_sources, bounded)
-    else:
-        # PyFlink 2.2's StatementSet.compile_plan/CompiledPlan wrappers are broken: use the Java objects directly
-        compiled = stmt_set._j_statement_set.compilePlan().asJsonString()
-        plan_json, changed = set_state_ttls(compiled, {"stream-exec-deduplicate": job.dedup_ttl_ms})
-        log.info("state TTLs set in the plan: %s", changed)
-        if job.plan_path is not None:
-            job.plan_path.parent.mkdir(parents=True, exist_ok=True)
-            job.plan_path.write_text(plan_json, encoding="utf-8")
+        return t_env, plan_json
+    # PyFlink 2.2's StatementSet.compile_plan/CompiledPlan wrappers are broken: use the Java objects directly
+    compiled = stmt_set._j_statement_set.compilePlan().asJsonString()
+    plan_json, changed = set_state_ttls(compiled, {"stream-exec-deduplicate": job.dedup_ttl_ms})
+    log.info("state TTLs set in the plan: %s", changed)
+    if job.plan_path is not None:
+        job.plan_path.parent.mkdir(parents=True, exist_ok=True)
+        job.plan_path.write_text(plan_json, encoding="utf-8")
+    return t_env, plan_json
+
+
+def execute_plan(t_env: StreamTableEnvironment, plan_json: str, wait: bool = False) -> TableResult:
+    """Submit a compiled plan (no optimisation left: translation to Flink operators only)."""
+    from pyflink.table import PlanReference, TableResult
+
     t_env._before_execute()
     j_plan = t_env._j_tenv.loadPlan(PlanReference.from_json_string(plan_json)._j_plan_reference)
     result = TableResult(j_plan.execute())
     if wait:
         result.wait()
     return result
+
+
+def run_feature_job(settings: Settings, bounded: bool, job: FeatureJobConfig | None = None,
+                    topics: Topics | None = None, stores: Sequence[Any] | None = None,
+                    extra_conf: dict[str, str] | None = None, wait: bool = False,
+                    plan: JobPlan | None = None) -> TableResult:
+    """Compile and submit the job; ``wait`` blocks until it ends."""
+    t_env, plan_json = compile_feature_job(settings, bounded, job, topics, stores, extra_conf, plan)
+    return execute_plan(t_env, plan_json, wait)
 
 
 def env_plan(settings: Settings, job: FeatureJobConfig, bounded: bool) -> tuple[bool, JobPlan | None]:

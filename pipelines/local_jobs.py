@@ -6,12 +6,12 @@ each with its own mini-cluster, a run paid for that twice and held two heaps: in
 job's JVM alone spent ~17 CPU-s in C2 compilation. In alternated runs, one JVM used 5-40 CPU-s less (of ~250)
 and ~1.4 GB less memory, at the same events per second.
 
-``python -m pipelines.local_jobs`` plans and submits the decision job first (so it is ready when the first
-feature rows arrive), then the feature job, and waits until one of them ends: it then cancels the other and
-exits non-zero unless both finished. The feature job reads its own knobs (``CXM_FEATURE_JOB__*``, e.g. its
-idle timeout and checkpoint interval); everything else comes from the shared settings. Both jobs stay separate
-Flink jobs (own checkpoints, restarts and savepoints), exactly as when they are submitted to a cluster with
-``pipelines.deploy``.
+``python -m pipelines.local_jobs`` compiles the feature job's plan, plans and submits the decision job (so it
+is ready when the first feature rows arrive), then submits the feature job's compiled plan, and waits until one
+of them ends: it then cancels the other and exits non-zero unless both finished. The feature job reads its own
+knobs (``CXM_FEATURE_JOB__*``, e.g. its idle timeout and checkpoint interval); everything else comes from the
+shared settings. Both jobs stay separate Flink jobs (own checkpoints, restarts and savepoints), exactly as when
+they are submitted to a cluster with ``pipelines.deploy``.
 """
 
 from __future__ import annotations
@@ -73,7 +73,7 @@ def run_both(settings: Settings, poll_s: float = 2.0) -> dict[str, str]:
     input is bounded and needs the feature job to end before the decision job starts (``pipelines.file_run``).
     """
     from pipelines import decision_job
-    from pipelines.feature_job import env_plan, run_feature_job
+    from pipelines.feature_job import compile_feature_job, env_plan, execute_plan
     from pipelines.file_io import FileIOConfig
     from pipelines.flink_env import FeatureJobConfig
 
@@ -81,8 +81,12 @@ def run_both(settings: Settings, poll_s: float = 2.0) -> dict[str, str]:
     bounded, plan = env_plan(settings, job, False)
     if bounded:
         raise ValueError("file input is bounded: run the jobs one after the other (pipelines.file_run)")
+    # every optimisation before the first job runs: afterwards the decision job's Python worker threads share
+    # py4j's connections and a planner call can land on a Java thread without Calcite's thread-local
+    # (compile_feature_job); loading a compiled plan does not optimise
+    t_env, plan_json = compile_feature_job(settings, bounded=False, job=job, plan=plan)
     decisions = decision_job.run(settings, bounded=False, wait=False, output=FileIOConfig().file_output())
-    features = run_feature_job(settings, bounded=False, job=job, wait=False, plan=plan)
+    features = execute_plan(t_env, plan_json)
     states = watch({"features": features.get_job_client(), "decisions": decisions.get_job_client()}, poll_s)
     log.info("jobs ended: %s", states)
     return states
