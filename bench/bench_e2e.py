@@ -3,7 +3,9 @@
 Two bounded runs of the main job (``pipelines.main_run``): one with the simulator unthrottled to find the
 sustained rate (events pre-loaded into Kafka divided by the time from the first feature row or decision to the
 last decision), then one at half of that rate to measure event-to-decision latency (broker timestamp of the event
--> broker timestamp of its decision), in steady state (after the first 30 s of traffic) and over the whole run.
+-> broker timestamp of its decision), in steady state and over the whole run. The steady state
+(:func:`steady_window`) leaves out the first 30 s of decisions (start-up) and the events of the input's last
+seconds (the drain: with no later events, the watermark passes them only after the idle timeout).
 Both jobs run in one process and JVM, as ``cxm run`` does (``--separate-jvms``: one each).
 CPU seconds are those of every process of a run (:mod:`bench.proctree`: the jobs with their JVMs, the Kafka broker,
 this process with the simulator and the Feast writer), peak memory that of the two jobs' processes together.
@@ -29,9 +31,24 @@ def _pct(values: list[float], q: float) -> float:
     return float(np.percentile(values, q)) if values else float("nan")
 
 
+def steady_window(arrivals: dict[tuple[str, int], int], first_decision_ms: int, warmup_s: float,
+                  drain_s: float) -> tuple[int, int]:
+    """The steady state of a bounded latency run, as (decided from, event arrived by) in broker ms.
+
+    It starts ``warmup_s`` after the first decision (JIT compilation, the Python workers' start) and ends with the
+    events that arrived ``drain_s`` before the last one: nothing comes after the last events of the input, so the
+    event-time watermark passes them only once their partitions are declared idle (``flink.idle_timeout_s``
+    after the input stopped, plus the watermark delay). A stream that goes on never waits for that.
+
+    >>> steady_window({("c1", 5): 1_000, ("c2", 9): 90_000}, 2_000, 30, 7)
+    (32000, 83000)
+    """
+    return first_decision_ms + int(warmup_s * 1000), max(arrivals.values(), default=0) - int(drain_s * 1000)
+
+
 def stage_latencies(result: object, decisions: object, warmup_s: float = 30.0) -> dict[str, float]:
-    """p50/p99 of event -> changelog row (feature job) and changelog row -> decision (decision job), in ms,
-    and the end-to-end latency of the decisions made after the first ``warmup_s`` seconds of traffic."""
+    """p50/p99 of event -> changelog row (feature job) and changelog row -> decision (decision job), in ms, over
+    the whole run and in the steady state (:func:`steady_window`), with the end-to-end latency of the latter."""
     import orjson
     import pandas as pd
 
@@ -52,17 +69,23 @@ def stage_latencies(result: object, decisions: object, warmup_s: float = 30.0) -
             changelog.setdefault((str(row["customer_id"]), int(row["event_ts_ms"])), ts)
         except Exception:
             continue
-    start = int(decisions["kafka_ts"].min())
-    steady_from = start + warmup_s * 1000
+    drain_s = s.flink.idle_timeout_s + s.flink.watermark_delay_s
+    steady_from, arrived_by = steady_window(arrivals, int(decisions["kafka_ts"].min()), warmup_s, drain_s)
+    never = arrived_by + 1  # an event that is not found is not in the steady window
+
+    def in_window(key: tuple[str, int], at: int) -> bool:
+        return at >= steady_from and arrivals.get(key, never) <= arrived_by
+
     feature = [float(ts - arrivals[k]) for k, ts in changelog.items() if k in arrivals]
-    feature_steady = [float(ts - arrivals[k]) for k, ts in changelog.items() if k in arrivals and ts >= steady_from]
+    feature_steady = [float(ts - arrivals[k]) for k, ts in changelog.items() if in_window(k, ts)]
     ms = (decisions["decided_at"].astype("int64") // 1_000_000).tolist()
-    keys = zip(decisions["customer_id"].astype(str).tolist(), ms, strict=True)
-    pairs = [(float(d - changelog[k]), d) for k, d in zip(keys, decisions["kafka_ts"].tolist(), strict=True)
+    keys = list(zip(decisions["customer_id"].astype(str).tolist(), ms, strict=True))
+    kafka_ts = decisions["kafka_ts"].tolist()
+    pairs = [(float(d - changelog[k]), in_window(k, d)) for k, d in zip(keys, kafka_ts, strict=True)
              if k in changelog]
     decision = [lat for lat, _ in pairs]
-    decision_steady = [lat for lat, d in pairs if d >= steady_from]
-    steady = decisions[decisions["kafka_ts"] >= steady_from]
+    decision_steady = [lat for lat, steady in pairs if steady]
+    steady = decisions[[in_window(k, d) for k, d in zip(keys, kafka_ts, strict=True)]]
     e2e = latencies(steady, arrivals).tolist()
     rows = [r.get("rows", 1) if isinstance(r, dict) else 1 for r in decisions.get("coalesced", [])]
     return {
@@ -70,7 +93,7 @@ def stage_latencies(result: object, decisions: object, warmup_s: float = 30.0) -
         "feature_stage_p99_ms": _pct(feature, 99),
         "decision_stage_p50_ms": _pct(decision, 50),
         "decision_stage_p99_ms": _pct(decision, 99),
-        # the same after the first ``warmup_s`` of decisions (the stage split of ``steady_latency_*``)
+        # the same in the steady window (the stage split of ``steady_latency_*``)
         "steady_feature_stage_p50_ms": _pct(feature_steady, 50),
         "steady_feature_stage_p99_ms": _pct(feature_steady, 99),
         "steady_decision_stage_p50_ms": _pct(decision_steady, 50),
@@ -78,6 +101,8 @@ def stage_latencies(result: object, decisions: object, warmup_s: float = 30.0) -
         "rows_per_decision": float(np.mean(rows)) if rows else float("nan"),
         "steady_latency_p50_ms": _pct(e2e, 50),
         "steady_latency_p99_ms": _pct(e2e, 99),
+        "steady_decisions": float(len(e2e)),
+        "steady_window_s": (arrived_by - steady_from) / 1000.0,
         "first_row_ts": float(first_row),
     }
 
