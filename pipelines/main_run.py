@@ -357,20 +357,12 @@ def main_run(settings: Settings, opts: RunOptions, echo: Any = print) -> RunResu
     )
     sim = UntilStopped(cfg) if opts.unbounded else Simulation(cfg)
 
-    def simulate(reader: Any) -> Any:
-        sink = KafkaSink(kafka_producer(s.kafka.bootstrap), s.topics.events)
-        echo(f"simulator: {opts.customers} customers, {opts.days:g} days, {opts.rate:,.0f} events/s max"
-             + (", all produced before the jobs start" if opts.preload else ""))
-        if isinstance(sim, UntilStopped):  # --unbounded: the first Ctrl-C ends the simulator, then as bounded
-            echo("simulator: unbounded, producing until Ctrl-C")
-        with stop_on_sigint(sim.stop, echo) if isinstance(sim, UntilStopped) else contextlib.nullcontext():
-            return run(sim, sink, Pacer(rate=opts.rate or None, speed=None), reader)
+    readers: list[Any] = []  # the closed loop's decision reader, once the jobs are up
 
-    reader = None
-    try:
-        if opts.preload:
-            produce_warmup(s, sim.now_ms)
-            summary = simulate(None)
+    def decisions() -> list[dict[str, Any]]:
+        return readers[0]() if readers else []
+
+    def start_jobs() -> None:
         # the simulator's customers and this process's imports stay out of the collector's full scans, which
         # the Feast writer's per-row parsing would otherwise trigger every few thousand rows (cxm.heap)
         freeze_startup_heap()
@@ -379,13 +371,34 @@ def main_run(settings: Settings, opts: RunOptions, echo: Any = print) -> RunResu
         writer_thread.start()
         echo("jobs: feature job and decision job starting on local mini-clusters"
              + (" in one JVM ..." if opts.one_jvm else ", one JVM each ..."))
-        if not opts.preload:
-            produce_warmup(s, sim.now_ms)
         _wait_for_first_decision(s, jobs, opts.startup_timeout_s)
         echo(f"jobs: ready after {time.monotonic() - t0:.0f} s (a warm-up event was decided)")
         if not opts.preload:
-            reader = KafkaDecisionReader(s.kafka.bootstrap, s.topics.decisions, f"cxm-sim-{tag}", from_beginning=True)
-            summary = simulate(reader)
+            readers.append(KafkaDecisionReader(s.kafka.bootstrap, s.topics.decisions, f"cxm-sim-{tag}",
+                                               from_beginning=True))
+
+    def simulate() -> Any:
+        sink = KafkaSink(kafka_producer(s.kafka.bootstrap), s.topics.events)
+        echo(f"simulator: {opts.customers} customers, {opts.days:g} days, {opts.rate:,.0f} events/s max"
+             + (", all produced before the jobs start" if opts.preload else
+                ", the first simulated hour produced before the jobs start"))
+        if isinstance(sim, UntilStopped):  # --unbounded: the first Ctrl-C ends the simulator, then as bounded
+            echo("simulator: unbounded, producing until Ctrl-C")
+        with stop_on_sigint(sim.stop, echo) if isinstance(sim, UntilStopped) else contextlib.nullcontext():
+            if opts.preload:  # open loop: the simulator sees no decisions
+                return run(sim, sink, Pacer(rate=opts.rate or None, speed=None))
+            # closed loop: the jobs start once the first tick (every customer's profile and consent, an hour
+            # of events) is in Kafka. Started before it, their sources declared the empty partitions idle, and
+            # the first tick, read one partition after the other, was half late (the first partition's events
+            # moved the watermark past the others')
+            return run(sim, sink, Pacer(rate=opts.rate or None, speed=None), decisions,
+                       after_first_flush=start_jobs)
+
+    try:
+        produce_warmup(s, sim.now_ms)  # before the simulator's first events: the warm-up's times are earlier
+        summary = simulate()
+        if opts.preload:
+            start_jobs()
         truth_dir = out_dir / "sim"
         write_truth(sim, truth_dir)
         echo(f"simulator: {summary.events:,} events in {summary.elapsed_s:.1f} s; waiting for the jobs to catch up")
@@ -402,8 +415,8 @@ def main_run(settings: Settings, opts: RunOptions, echo: Any = print) -> RunResu
             ck_s = max(s.flink.checkpoint_interval_ms, feature_ck_ms) / 1000
             if not wait_committed(opts.output, timeout_s=ck_s + 60):
                 echo(f"warning: part files under {opts.output} still in progress")
-        if reader is not None:
-            reader.close()
+        for r in readers:
+            r.close()
     finally:
         for j in jobs:
             j.stop()

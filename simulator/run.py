@@ -85,8 +85,14 @@ def run(
     decisions: DecisionSource | None = None,
     progress: Any = None,
     clock: Callable[[], float] = time.perf_counter,
+    after_first_flush: Callable[[], None] | None = None,
 ) -> Summary:
-    """Simulate to the end, writing every batch to ``sink`` (closed at the end)."""
+    """Simulate to the end, writing every batch to ``sink`` (closed at the end).
+
+    ``after_first_flush`` runs once, when the first tick is written and before the pacer's clock starts (a
+    closed-loop run starts its jobs there: every customer's initial profile and consent are then already in
+    Kafka, as in a pre-loaded run).
+    """
     started = clock()
     summary = Summary(customers=sim.st.n)
     paced = pacer is not None and (pacer.rate or pacer.speed)
@@ -105,6 +111,9 @@ def run(
                     n = sink.write(batch)
                     summary.events += n
                     summary.per_kind[batch.kind] = summary.per_kind.get(batch.kind, 0) + n
+                if after_first_flush is not None:
+                    after_first_flush()
+                    after_first_flush = None
                 if pacer is not None and paced:
                     pacer.wait(summary.events, (sim.now_ms - t_start) / 1000)
     finally:

@@ -171,3 +171,30 @@ def test_cli_max_disorder_option(tmp_path: Path) -> None:
     bad = runner.invoke(app, ["simulate", *args, "--max-disorder-s", "5", "--lateness-s", "2"])
     assert bad.exit_code != 0
     assert "max_disorder_s" in bad.output
+
+
+def test_after_first_flush_runs_once_with_the_first_tick_written_before_the_pacer_starts() -> None:
+    """main_run starts its jobs in this hook: the first tick (every customer's profile) is then in Kafka, and
+    the minute the jobs take to start is not a backlog the pacer would then produce at full speed."""
+    sim = Simulation(SimConfig(customers=200, days=0.25, seed=3))
+    sink = _Capture()
+    now = [0.0]
+    seen: list[tuple[int, int, float]] = []
+
+    def sleep(s: float) -> None:
+        now[0] += s
+
+    def hook() -> None:
+        seen.append((sink.writes, len(sink.lines.get("profile", [])), now[0]))
+        now[0] += 60.0  # the jobs' start-up
+
+    pacer = Pacer(rate=100.0, clock=lambda: now[0], sleep=sleep)
+    summary = run(sim, sink, pacer, after_first_flush=hook)
+    assert len(seen) == 1
+    writes, profiles, at = seen[0]
+    assert writes >= 1
+    assert at == 0.0
+    assert profiles == 200  # every customer's profile event was written before the hook
+    assert summary.ticks == 6
+    # paced at 100 events/s from the hook on: the start-up minute did not count as time the pacer could use
+    assert now[0] >= 60.0 + (summary.events - 1) / 100.0 - 1e-6
