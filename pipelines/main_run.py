@@ -223,6 +223,9 @@ class RunResult:
     out_dir: Path
     truth_dir: Path
     logs: dict[str, Path] = field(default_factory=dict)
+    #: wall-clock ms when the jobs were up (their first decision) in a closed-loop run: the first simulated hour
+    #: is in Kafka before they start, and the latency figures leave out the events that waited for them
+    ready_ms: int | None = None
 
 
 def warmup_events(start_ms: int) -> list[dict[str, Any]]:
@@ -358,6 +361,7 @@ def main_run(settings: Settings, opts: RunOptions, echo: Any = print) -> RunResu
     sim = UntilStopped(cfg) if opts.unbounded else Simulation(cfg)
 
     readers: list[Any] = []  # the closed loop's decision reader, once the jobs are up
+    ready: list[int] = []  # when they were up (wall-clock ms, comparable with the broker's timestamps)
 
     def decisions() -> list[dict[str, Any]]:
         return readers[0]() if readers else []
@@ -374,6 +378,7 @@ def main_run(settings: Settings, opts: RunOptions, echo: Any = print) -> RunResu
         _wait_for_first_decision(s, jobs, opts.startup_timeout_s)
         echo(f"jobs: ready after {time.monotonic() - t0:.0f} s (a warm-up event was decided)")
         if not opts.preload:
+            ready.append(int(time.time() * 1000))
             readers.append(KafkaDecisionReader(s.kafka.bootstrap, s.topics.decisions, f"cxm-sim-{tag}",
                                                from_beginning=True))
 
@@ -434,4 +439,5 @@ def main_run(settings: Settings, opts: RunOptions, echo: Any = print) -> RunResu
         out_dir=out_dir,
         truth_dir=truth_dir,
         logs={j.name: j.log for j in jobs},
+        ready_ms=ready[0] if ready else None,
     )
