@@ -156,7 +156,7 @@ def test_run_from_files_to_files(settings: Settings, kafka_bootstrap: str, tmp_p
 @pytest.mark.slow
 def test_unbounded_run_ends_with_a_summary_on_ctrl_c(settings: Settings, kafka_bootstrap: str,
                                                      tmp_path: Path) -> None:
-    """``--unbounded``: the simulator runs until SIGINT (here sent 5 s after it started), then the run settles
+    """``--unbounded``: the simulator runs until SIGINT (here sent 5 s after the jobs were up), then the run settles
     and returns its summary like a bounded run. With ``--output`` the streaming jobs' part files are committed
     by the end of the run."""
     import os
@@ -169,7 +169,7 @@ def test_unbounded_run_ends_with_a_summary_on_ctrl_c(settings: Settings, kafka_b
     from simulator.config import SimConfig
 
     def echo(line: str) -> None:
-        if line.startswith("simulator: unbounded"):
+        if line.startswith("jobs: ready"):  # the jobs start after the simulator's first tick
             threading.Timer(5.0, os.kill, (os.getpid(), signal.SIGINT)).start()
 
     opts = RunOptions(customers=100, days=0.5, rate=300, unbounded=True, settle_s=5, out_dir=tmp_path,
