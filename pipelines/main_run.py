@@ -281,18 +281,16 @@ def ensure_models(s: Settings, seed: int, echo: Any = print) -> None:
     train(days=30.0, customers=1000, seed=seed)
 
 
-def _check_alive(jobs: list[JobProcess]) -> None:
+def _check_alive(jobs: list[JobProcess], when: str = "") -> None:
     for j in jobs:
         if not j.alive():
-            raise RuntimeError(f"{j.name} job exited; see {j.log}:\n{j.tail()}")
+            raise RuntimeError(f"{j.name} job exited{when}; see {j.log}:\n{j.tail()}")
 
 
 def _wait_for_first_decision(s: Settings, jobs: list[JobProcess], timeout_s: float) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        for j in jobs:
-            if not j.alive():
-                raise RuntimeError(f"{j.name} job exited early; see {j.log}:\n{j.tail()}")
+        _check_alive(jobs, " early")
         if topic_count(s.kafka.bootstrap, s.topics.decisions) > 0:
             return
         time.sleep(1)

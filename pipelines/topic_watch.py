@@ -71,25 +71,23 @@ def group_lag(bootstrap: str, group: str, topic: str, attempts: int = 5) -> int:
     """
     from confluent_kafka import Consumer, TopicPartition
 
-    probe = _consumer(bootstrap)
-    grouped = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False})
+    # the group's own consumer reads its commits and never joins the group (no subscribe): nothing is rebalanced
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False})
 
     def lag() -> int:
-        meta = probe.list_topics(topic, timeout=10).topics.get(topic)
+        meta = c.list_topics(topic, timeout=10).topics.get(topic)
         if meta is None:
             return 0
-        parts = [TopicPartition(topic, p) for p in meta.partitions]
         total = 0
-        for tp in grouped.committed(parts, timeout=10):
-            lo, hi = probe.get_watermark_offsets(tp, timeout=10)
+        for tp in c.committed([TopicPartition(topic, p) for p in meta.partitions], timeout=10):
+            lo, hi = c.get_watermark_offsets(tp, timeout=10)
             total += hi - max(lo, tp.offset) if tp.offset >= 0 else hi - lo
         return total
 
     try:
         return _retrying(lag, attempts)
     finally:
-        grouped.close()
-        probe.close()
+        c.close()
 
 
 @dataclass
