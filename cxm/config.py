@@ -101,6 +101,16 @@ class FeastSettings(_Strict):
     project: str = "cx_membrane"
 
 
+#: HotSpot's compile thresholds times 10: a method is compiled by C1 and then C2 after 10x as many calls and loop
+#: iterations. The per-row code of the jobs is called millions of times and is still compiled within seconds; what
+#: no longer reaches C2 is the lukewarm code of the start (Janino compiling the generated operators, Calcite,
+#: Java deserialisation of the job graph, the Kafka clients' set-up), which is run for a bounded number of times.
+#: C2 was the largest item of the one-JVM profile: 31-35 of ~115 JVM CPU-s in an unthrottled bench_e2e run, 13 at
+#: 10x. Alternated runs of the same bench (1.29M pre-loaded events): 16.0k/16.4k/17.4k events/s without it,
+#: 18.9k/18.4k at 5x, 20.9k at 10x.
+JIT_OPTS = "-XX:CompileThresholdScaling=10"
+
+
 class FlinkSettings(_Strict):
     rest_host: str = "127.0.0.1"
     rest_port: int = 8081
@@ -127,9 +137,10 @@ class FlinkSettings(_Strict):
     # JVM options of a job's local mini-cluster (PyFlink starts that JVM; ``JVM_ARGS`` in the environment wins).
     # The parallel collector with a large young generation: the jobs allocate short-lived rows and keep long-lived
     # heap state, where G1's write barriers and refinement threads cost ~10% of the feature job's CPU (bench).
-    local_jvm_opts: str = "-XX:+UseParallelGC -Xms4g -Xmn2g"
+    # ``JIT_OPTS``: fewer methods reach the optimising compiler (see there).
+    local_jvm_opts: str = f"-XX:+UseParallelGC -Xms4g -Xmn2g {JIT_OPTS}"
     # JVM options of the standalone cluster's TaskManagers (``env.java.opts.taskmanager``)
-    taskmanager_jvm_opts: str = "-XX:+UseParallelGC"
+    taskmanager_jvm_opts: str = f"-XX:+UseParallelGC {JIT_OPTS}"
     # Any Flink option, set on every job's environment last (it wins over the project's defaults and a job's own
     # settings), e.g. ``CXM_FLINK__CONF='{"python.fn-execution.arrow.batch.size": "500"}'``
     conf: dict[str, str] = Field(default_factory=dict)

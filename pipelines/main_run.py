@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from cxm.config import REPO_ROOT, Settings, TopicSpec
+from cxm.config import JIT_OPTS, REPO_ROOT, Settings, TopicSpec
 from pipelines.topic_watch import settle, topic_count
 
 
@@ -148,7 +148,7 @@ BACKLOG_FEATURE_JOB_ENV: dict[str, str] = {"CXM_FEATURE_JOB__IDLE_TIMEOUT_S": "3
 
 #: JVM options of the process that runs both jobs (``flink.local_jvm_opts`` is sized for one job; the
 #: environment's ``CXM_FLINK__LOCAL_JVM_OPTS`` wins). Both jobs' young objects share one young generation.
-ONE_JVM_OPTS = "-XX:+UseParallelGC -Xms6g -Xmn3g"
+ONE_JVM_OPTS = f"-XX:+UseParallelGC -Xms6g -Xmn3g {JIT_OPTS}"
 
 
 def child_env(extra: dict[str, str]) -> dict[str, str]:

@@ -119,3 +119,17 @@ def test_mini_cluster_jvm_uses_the_configured_collector(query: Any, settings: Se
     beans = [b.getName() for b in jvm.java.lang.management.ManagementFactory.getGarbageCollectorMXBeans()]
     assert "-XX:+UseParallelGC" in settings.flink.local_jvm_opts
     assert "PS Scavenge" in beans, beans
+
+
+def test_mini_cluster_jvm_uses_the_scaled_compile_thresholds(query: Any, settings: Settings) -> None:
+    from pyflink.java_gateway import get_gateway
+
+    from cxm.config import JIT_OPTS
+
+    jvm = get_gateway().jvm
+    bean = jvm.java.lang.management.ManagementFactory.getPlatformMXBean(
+        jvm.java.lang.Class.forName("com.sun.management.HotSpotDiagnosticMXBean"))
+    option = bean.getVMOption("CompileThresholdScaling")
+    assert JIT_OPTS in settings.flink.local_jvm_opts
+    assert float(option.getValue()) == float(JIT_OPTS.split("CompileThresholdScaling=")[1].split()[0]) != 1.0
+    assert str(option.getOrigin()) == "VM_CREATION", str(option.getOrigin())
