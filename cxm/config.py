@@ -108,7 +108,8 @@ class FeastSettings(_Strict):
 #: C2 was the largest item of the one-JVM profile: 31-35 of ~115 JVM CPU-s in an unthrottled bench_e2e run, 13 at
 #: 10x. Alternated runs of the same bench (1.29M pre-loaded events): 16.0k/16.4k/17.4k events/s without it,
 #: 18.9k/18.4k at 5x, 20.9k at 10x.
-JIT_OPTS = "-XX:CompileThresholdScaling=10"
+JIT_COMPILE_THRESHOLD_SCALING = 10
+JIT_OPTS = f"-XX:CompileThresholdScaling={JIT_COMPILE_THRESHOLD_SCALING}"
 
 
 class FlinkSettings(_Strict):

@@ -124,12 +124,12 @@ def test_mini_cluster_jvm_uses_the_configured_collector(query: Any, settings: Se
 def test_mini_cluster_jvm_uses_the_scaled_compile_thresholds(query: Any, settings: Settings) -> None:
     from pyflink.java_gateway import get_gateway
 
-    from cxm.config import JIT_OPTS
+    from cxm.config import JIT_COMPILE_THRESHOLD_SCALING, JIT_OPTS
 
     jvm = get_gateway().jvm
     bean = jvm.java.lang.management.ManagementFactory.getPlatformMXBean(
         jvm.java.lang.Class.forName("com.sun.management.HotSpotDiagnosticMXBean"))
     option = bean.getVMOption("CompileThresholdScaling")
     assert JIT_OPTS in settings.flink.local_jvm_opts
-    assert float(option.getValue()) == float(JIT_OPTS.split("CompileThresholdScaling=")[1].split()[0]) != 1.0
+    assert float(option.getValue()) == JIT_COMPILE_THRESHOLD_SCALING != 1
     assert str(option.getOrigin()) == "VM_CREATION", str(option.getOrigin())
