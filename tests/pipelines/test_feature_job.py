@@ -13,7 +13,8 @@ import pytest
 
 from cxm.config import Settings
 from features.stores import load_stores
-from pipelines.feature_job import run_feature_job
+from pipelines.feature_job import compile_feature_job, run_feature_job
+from pipelines.feature_sql import FEATURE_KINDS
 from pipelines.flink_env import FeatureJobConfig
 from tests.pipelines.feature_job_io import at, event, fresh_topics, ms, produce_raw, read_json, topic_factory
 
@@ -188,3 +189,14 @@ def test_other_groups(job_output: dict[str, Any]) -> None:
     # keys are customer|group
     assert {r["group"] for r in out} == {"clickstream", "call", "complaint", "gps", "purchase", "response",
                                          "consent", "profile"}
+
+
+def test_each_kind_is_deduplicated_once(settings: Settings) -> None:
+    # a kind's de-duplicated rows feed its late sink and its feature group: one de-duplication (one event_id
+    # state, one shuffle) for both, not one per INSERT
+    _, plan_json = compile_feature_job(settings, bounded=True, job=FeatureJobConfig())
+    nodes = json.loads(plan_json)["nodes"]
+    dedups = [n for n in nodes if n["type"].startswith("stream-exec-deduplicate")]
+    sources = [n for n in nodes if n["type"].startswith("stream-exec-table-source-scan")]
+    assert len(sources) >= len(FEATURE_KINDS)
+    assert len(dedups) == len(sources)
