@@ -234,13 +234,12 @@ def file_inserts(inserts: Sequence[str]) -> list[str]:
 def add_decisions_file_insert(t_env: Any, stmts: Any, query: str, output: FileOutput) -> None:
     """Add to the decision job's statement set a copy of its decisions INSERT (``INSERT INTO decisions_sink
     SELECT customer_id, decide(...) ...``) into ``decisions_file``: the record column only, one per line. The
-    planner merges the two identical SELECTs (sub-plan reuse), so the UDF still runs once per row."""
+    planner plans the shared SELECT once (one optimisation block, ``pipelines.tableenv.job_config``), so the UDF
+    still runs once per row."""
     head = "INSERT INTO decisions_sink"
     if head not in query:
         raise ValueError(f"not a decisions INSERT: {query[:80]!r}")
     t_env.execute_sql(output.decisions_sink_ddl("decisions_file"))
-    # one optimisation block for identical sub-plans of both INSERTs, so the Python UDF is not planned twice
-    t_env.get_config().set("table.optimizer.reuse-optimize-block-with-digest-enabled", "true")
     decided = t_env.sql_query(query.split(head, 1)[1])
     from pyflink.table.expressions import col
 

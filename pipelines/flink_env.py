@@ -110,11 +110,6 @@ def flink_config(settings: Settings, job: FeatureJobConfig, job_name: str | None
         "pipeline.auto-watermark-interval": f"{job.watermark_interval_ms} ms",
         "table.optimizer.reuse-source-enabled": "true",
         "table.optimizer.reuse-sub-plan-enabled": "true",
-        # one optimisation block per sub-plan that several INSERTs share: a kind's de-duplication (``dv_<kind>``)
-        # feeds both its late sink and its feature groups; optimised per INSERT, each pruned its own columns, the
-        # two copies no longer had the same digest, and every event crossed two de-duplications (two shuffles,
-        # two ``event_id`` states: most of a checkpoint's bytes)
-        "table.optimizer.reuse-optimize-block-with-digest-enabled": "true",
         "pipeline.operator-chaining.enabled": "true",
     }
     if job.restart_attempts == 0:

@@ -57,6 +57,12 @@ def job_config(settings: Settings, job_name: str, extra: dict[str, str] | None =
         "python.fn-execution.bundle.time": str(f.python_bundle_time_ms),
         "python.executable": os.environ.get("CXM_PYTHON_EXECUTABLE", sys.executable),
         "python.client.executable": os.environ.get("CXM_PYTHON_EXECUTABLE", sys.executable),
+        # one optimisation block per sub-plan that several INSERTs of a statement set share, planned once.
+        # Optimised per INSERT, each copy prunes its own columns, the copies' digests differ and sub-plan reuse
+        # cannot merge them: the feature job de-duplicated every event twice (its late sink and its feature
+        # group both read ``dv_<kind>``: two shuffles, two ``event_id`` states, most of a checkpoint's bytes),
+        # and the decision job's file output would plan its Python UDF a second time.
+        "table.optimizer.reuse-optimize-block-with-digest-enabled": "true",
     }
     if jars:
         conf["pipeline.jars"] = jars

@@ -194,7 +194,7 @@ def test_other_groups(job_output: dict[str, Any]) -> None:
 def test_each_kind_is_deduplicated_once(settings: Settings) -> None:
     # a kind's de-duplicated rows feed its late sink and its feature group: one de-duplication (one event_id
     # state, one shuffle) for both, not one per INSERT
-    _, plan_json = compile_feature_job(settings, bounded=True, job=FeatureJobConfig())
+    _, plan_json = compile_feature_job(settings, bounded=True)
     nodes = json.loads(plan_json)["nodes"]
     dedups = [n for n in nodes if n["type"].startswith("stream-exec-deduplicate")]
     sources = [n for n in nodes if n["type"].startswith("stream-exec-table-source-scan")]
