@@ -147,7 +147,11 @@ class DecisionStage:
     refresh_s: float = 5.0
     clock: Any = time.monotonic
     _last_refresh: float = field(default=0.0, init=False)
-    stats: dict[str, int] = field(default_factory=lambda: {"batches": 0, "rows": 0, "degraded": 0})
+    #: decide batches with numpy (:mod:`rules.columns`); False: ``PolicySet.decide`` per row (same records)
+    column_wise: bool = True
+    stats: dict[str, int] = field(
+        default_factory=lambda: {"batches": 0, "rows": 0, "degraded": 0, "row_wise": 0}
+    )
 
     @classmethod
     def in_memory(cls) -> DecisionStage:
@@ -201,10 +205,39 @@ class DecisionStage:
             log.error("models: scoring failed for a batch of %d, deciding without scores: %s", len(feats), exc)
             return None
 
-    def decide_frame(self, ctx: pd.DataFrame) -> list[dict[str, Any]]:
-        """One decision record per row of ``ctx`` (``customer_id``, ``trigger``, ``event_ts_ms`` + stored features)."""
+    @staticmethod
+    def _row_wise(policy_set: Any, feats: pd.DataFrame, scores: pd.DataFrame | None, customers: list[str],
+                  triggers: list[str], event_ids: list[Any], keys: list[str], inbound: list[str],
+                  now_ms: Any) -> list[dict[str, Any]]:
+        """``PolicySet.decide`` per row (the reference the column-wise path is tested against)."""
         from rules.engine import DecisionContext
 
+        n = len(feats)
+        feat_rows = _records(feats)
+        if scores is not None:
+            score_rows: list[dict[str, Any] | None] = list(
+                _records(scores[[c for c in scores.columns if c in SCORES or c == "model_version"]])
+            )
+        else:
+            score_rows = [None] * n
+        decide = policy_set.decide
+        records = []
+        for i, ts_ms in enumerate(now_ms.tolist()):
+            event_id = event_ids[i] or None
+            context = DecisionContext(
+                customer_id=customers[i],
+                event_id=event_id,
+                inbound_channel=inbound[i],
+                trigger=triggers[i],
+                features_known=scores is not None,
+                context_key="" if event_id else keys[i],
+            )
+            when = datetime.fromtimestamp(ts_ms / 1000, tz=UTC)
+            records.append(decide(feat_rows[i], score_rows[i], context, when).to_record())
+        return records
+
+    def decide_frame(self, ctx: pd.DataFrame) -> list[dict[str, Any]]:
+        """One decision record per row of ``ctx`` (``customer_id``, ``trigger``, ``event_ts_ms`` + stored features)."""
         self.refresh()
         n = len(ctx)
         if n == 0:
@@ -214,36 +247,27 @@ class DecisionStage:
         scores = self._scores(feats)
         known = scores is not None
         policy_set = self.policies.current
-        decide = policy_set.decide
-        records: list[dict[str, Any]] = []
-        feat_rows = _records(feats)
-        if scores is not None:
-            score_rows: list[dict[str, Any] | None] = list(
-                _records(scores[[c for c in scores.columns if c in SCORES or c == "model_version"]])
-            )
-        else:
-            score_rows = [None] * n
         customers = ctx["customer_id"].astype(str).tolist()
         triggers = ctx["trigger"].astype(str).tolist() if "trigger" in ctx else [""] * n
         event_ids = ctx["event_id"].tolist() if "event_id" in ctx else [None] * n
-        covered = ctx["rows"].astype("int64").tolist() if "rows" in ctx else None
         keys = context_keys(triggers, feats) if any(not e for e in event_ids) else [""] * n
-        for i, ts_ms in enumerate(now_ms.tolist()):
-            f = feat_rows[i]
-            trig = triggers[i]
-            event_id = event_ids[i] or None
-            context = DecisionContext(
-                customer_id=customers[i],
-                event_id=event_id,
-                inbound_channel=inbound_channel(trig, bool(f.get("near_store"))),
-                trigger=trig,
-                features_known=known,
-                context_key="" if event_id else keys[i],
-            )
-            rec = decide(f, score_rows[i], context, datetime.fromtimestamp(ts_ms / 1000, tz=UTC)).to_record()
-            if covered is not None:
-                rec["coalesced"] = {"rows": covered[i], "newest_event_at": rec["decided_at"]}
-            records.append(rec)
+        inbound = [inbound_channel(t, bool(s)) for t, s in zip(triggers, feats["near_store"].tolist(), strict=True)]
+        records = None
+        if self.column_wise:
+            from rules.columns import ColumnContext
+
+            try:
+                records = policy_set.columns.records(
+                    feats, scores, ColumnContext(customers, event_ids, triggers, inbound, keys), now_ms
+                )
+            except Exception as exc:  # the row-wise path decides (and degrades per row) as it always did
+                log.debug("column-wise decisions failed for a batch of %d, deciding row by row: %s", n, exc)
+                self.stats["row_wise"] += n
+        if records is None:
+            records = self._row_wise(policy_set, feats, scores, customers, triggers, event_ids, keys, inbound, now_ms)
+        if "rows" in ctx:
+            for rec, covered in zip(records, ctx["rows"].astype("int64").tolist(), strict=True):
+                rec["coalesced"] = {"rows": covered, "newest_event_at": rec["decided_at"]}
         self.stats["batches"] += 1
         self.stats["rows"] += n
         self.stats["degraded"] += 0 if known else n

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -85,8 +86,16 @@ class Candidate(NamedTuple):
     priority: float
 
 
-def _prio(p: float) -> float:
-    return round(p, 6) if p else p
+def round6(x: float) -> float:
+    """``x`` to 6 decimals as ``numpy.rint(x * 1e6) / 1e6`` gives it (the column path rounds whole matrices that
+    way; Python's ``round(x, 6)`` can differ in the last digit); ints, zeros and non-finite values unchanged.
+
+    >>> round6(0.1234567), round6(2), round6(-1e-7), round6(float("inf"))
+    (0.123457, 2, -0.0, inf)
+    """
+    if not x or isinstance(x, int) or not math.isfinite(x):
+        return x
+    return math.copysign(round(x * 1e6), x) / 1e6
 
 
 def candidate_records(candidates: Iterable[CandidateRow]) -> dict[str, list[dict[str, Any]]]:
@@ -109,9 +118,9 @@ def candidate_records(candidates: Iterable[CandidateRow]) -> dict[str, list[dict
         if st == "blocked":
             blocked.setdefault((pol, why), []).append(a)
         elif st == "deferred":
-            deferred.append({"action_id": a, "policy": pol, "reason": why, "priority": _prio(p)})
+            deferred.append({"action_id": a, "policy": pol, "reason": why, "priority": round6(p)})
         else:
-            lost.append({"action_id": a, "reason": why, "priority": _prio(p)})
+            lost.append({"action_id": a, "reason": why, "priority": round6(p)})
     return {
         "blocked": [{"policy": pol, "reason": why, "actions": acts} for (pol, why), acts in blocked.items()],
         "deferred": deferred,
@@ -198,7 +207,7 @@ class Decision:
             "mandatory": self.mandatory,
             "reason": self.reason,
             "applied_policies": list(self.applied),
-            "components": {k: round(v, 6) for k, v in self.components.items()},
+            "components": {k: round6(v) for k, v in self.components.items()},
             "scores": self.scores,
             "model_version": self.model_version,
             "policy_version": self.policy_version,

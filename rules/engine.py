@@ -20,9 +20,9 @@ import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from features.names import CHANNELS, defaults
@@ -31,6 +31,9 @@ from rules.decision import CandidateRow, Decision, decision_id
 from rules.errors import Finding, PolicyError
 from rules.policies import DEFAULT_POLICY_DIR, Policy, load_policy_dir, policy_files
 from rules.symbols import SCORE_DEFAULTS
+
+if TYPE_CHECKING:
+    from rules.columns import ColumnEngine
 
 _EMPTY: Mapping[str, float] = {}
 _CONSENT = tuple((ch, f"consent_{ch}") for ch in CHANNELS)
@@ -127,6 +130,13 @@ class PolicySet:
         for f in files:
             h.update(f.name.encode() + b"\0" + f.read_bytes() + b"\0")
         return cls(cat, pols, "p-" + h.hexdigest()[:12], tuple(f for f in findings if f.severity != "error"))
+
+    @cached_property
+    def columns(self) -> ColumnEngine:
+        """This policy set in column form: a batch of rows decided with numpy (:mod:`rules.columns`)."""
+        from rules.columns import ColumnEngine
+
+        return ColumnEngine(self)
 
     def row(
         self,
