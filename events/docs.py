@@ -73,6 +73,18 @@ def render() -> str:
             )
     out += [
         "",
+        "## Watermark records (`events.watermark`)",
+        "",
+        "Not an event: `{\"kind\": \"watermark\", \"event_time\": T}` on any event topic says that its partition's",
+        "event time has reached `T`. The feature job's source moves its watermark with it and then drops it (no",
+        "feature row, no decision, not dead-lettered; one with a bad `event_time` is dead-lettered as",
+        "`unknown_kind`). A producer whose input ends or pauses sends one to every partition",
+        "(`send_watermarks`) behind its last events, so the rows of those events are emitted at once instead of",
+        "after the sources' idle timeout (5 s live, 30 s on a backlog); `make run` and the benches send them when",
+        "the simulator stops. One sent ahead of events with earlier times makes those events late.",
+    ]
+    out += [
+        "",
         "## Simulator: effect sizes of decisions (`simulator.config.Effects`)",
         "",
         "| parameter | default | meaning |",

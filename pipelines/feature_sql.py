@@ -328,9 +328,18 @@ FROM {source or f"chk_{kind}"} WHERE {where}"""
 
 
 def deadletter_insert(kind: str) -> str:
-    """INSERT of the invalid rows of a kind into the dead-letter sink."""
-    return "INSERT INTO deadletter_sink\n" + _record_select(kind, "dl_reason", "dl_error_kind", "dl_field",
-                                                             "dl_reason IS NOT NULL")
+    """INSERT of the invalid rows of a kind into the dead-letter sink. A watermark record
+    (:mod:`events.watermark`) is not an event and not an error: it only moved the source's watermark; one with
+    a bad ``event_time`` is dead-lettered.
+
+    >>> "kind <> 'watermark' OR CXM_RFC3339(event_time) IS NULL" in deadletter_insert("gps")
+    True
+    """
+    from events.watermark import WATERMARK_KIND
+
+    keep = (f"dl_reason IS NOT NULL AND (kind IS NULL OR kind <> {sql_string(WATERMARK_KIND)} "
+            "OR CXM_RFC3339(event_time) IS NULL)")
+    return "INSERT INTO deadletter_sink\n" + _record_select(kind, "dl_reason", "dl_error_kind", "dl_field", keep)
 
 
 def late_insert(kind: str) -> str:

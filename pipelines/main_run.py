@@ -313,6 +313,7 @@ def main_run(settings: Settings, opts: RunOptions, echo: Any = print) -> RunResu
         return file_run(settings, opts, echo)
     from cxm.heap import freeze_startup_heap
     from events.timefmt import parse_rfc3339
+    from events.watermark import send_watermarks
     from features.store import apply as feast_apply
     from features.writer import ChangelogWriter
     from infra.topics import run_tag
@@ -406,6 +407,10 @@ def main_run(settings: Settings, opts: RunOptions, echo: Any = print) -> RunResu
     try:
         produce_warmup(s, sim.now_ms)  # before the simulator's first events: the warm-up's times are earlier
         summary = simulate()
+        # the input has ended: a watermark record behind the last events of every partition lets the feature job
+        # emit their rows now, not after the sources' idle timeout (5 s live, 30 s on a backlog: events.watermark)
+        end_ms = max(sim.now_ms, summary.max_event_ms) + 1000 * (s.flink.watermark_delay_s + 1)
+        send_watermarks(s.kafka.bootstrap, s.topics.all_events(), end_ms)
         if opts.preload:
             start_jobs()
         truth_dir = out_dir / "sim"

@@ -14,6 +14,8 @@ stream is in non-decreasing event time within and across flushes, apart from inj
 >>> s = run(Simulation(SimConfig(customers=100, days=1)), Null())
 >>> s.events == sum(s.per_kind.values()) > 0, s.ticks
 (True, 24)
+>>> s.max_event_ms >= 1_793_491_200_000 + 23 * 3_600_000  # the simulated day's last hour (2026-11-01 UTC)
+True
 """
 
 from __future__ import annotations
@@ -27,6 +29,17 @@ from simulator.engine import Simulation
 from simulator.sinks import Sink
 
 DecisionSource = Callable[[], list[dict[str, Any]]]
+
+
+def _max_ms(table: Any) -> int:
+    """The latest ``event_time`` of a batch's table (epoch ms), 0 for an empty one."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if table.num_rows == 0:
+        return 0
+    latest = pc.max(table["event_time"].cast(pa.timestamp("ms", tz="UTC")).cast(pa.int64())).as_py()
+    return int(latest) if latest is not None else 0
 
 
 @dataclass
@@ -69,6 +82,8 @@ class Summary:
     decisions: int = 0
     reactions: dict[str, int] = field(default_factory=dict)
     elapsed_s: float = 0.0
+    #: the latest event time written (epoch ms; 0 before any): calls and sessions run past the simulated end
+    max_event_ms: int = 0
 
     @property
     def events_per_s(self) -> float:
@@ -110,6 +125,7 @@ def run(
                 for batch in sim.flush(upto_ms=None if sim.done else sim.now_ms):
                     n = sink.write(batch)
                     summary.events += n
+                    summary.max_event_ms = max(summary.max_event_ms, _max_ms(batch.table))
                     summary.per_kind[batch.kind] = summary.per_kind.get(batch.kind, 0) + n
                 if after_first_flush is not None:
                     after_first_flush()

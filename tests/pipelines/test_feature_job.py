@@ -12,6 +12,7 @@ import orjson
 import pytest
 
 from cxm.config import Settings
+from events.watermark import watermark_record
 from features.stores import load_stores
 from pipelines.feature_job import compile_feature_job, run_feature_job
 from pipelines.feature_sql import FEATURE_KINDS
@@ -45,6 +46,13 @@ def _log(stores: list[Any]) -> list[tuple[str, dict[str, Any] | bytes]]:
         # missing field (no device): dead letter
         ("clickstream", {k: v for k, v in event("clickstream", "ev-click-06", C1, at(81), page="home",
                                                 session_id="s2", device="ios").items() if k != "device"}),
+        # a watermark record (events.watermark) moves the clickstream's event time to 200 min: neither an event
+        # nor dead-lettered, but the event after it, at 100 min, is late
+        ("clickstream", watermark_record(ms(200))),
+        ("clickstream", event("clickstream", "ev-click-07", C1, at(100), page="home", session_id="s3",
+                              device="ios")),
+        # a watermark record with a bad time: dead letter
+        ("clickstream", b'{"kind": "watermark", "event_time": "soon"}'),
         # complaints of C2
         ("complaint", event("complaint", "ev-cmp-01", C2, at(0), complaint_id="k1", status="opened",
                             category="billing", problem_id="p1", eta_given=False, eta=None)),
@@ -119,9 +127,11 @@ def test_dead_letter_and_late(job_output: dict[str, Any]) -> None:
     assert not_json[0]["offset"] == 4  # fifth message of the clickstream topic
     assert dead["ev-click-06"]["error_kind"] == "missing_field"
     assert dead["ev-click-06"]["field"] == "device"
-    assert len(job_output["dead"]) == 2
+    bad_mark = [d for d in job_output["dead"] if '"soon"' in d["original"]]
+    assert [d["error_kind"] for d in bad_mark] == ["unknown_kind"]
+    assert len(job_output["dead"]) == 3
     late = job_output["late"]
-    assert [r["event_id"] for r in late] == ["ev-click-04"]
+    assert [r["event_id"] for r in late] == ["ev-click-04", "ev-click-07"]
     assert late[0]["error_kind"] == "late"
     # the late record keeps the original payload (it crosses the de-duplication shuffle for late rows only)
     assert orjson.loads(late[0]["original"])["event_id"] == "ev-click-04"
