@@ -30,7 +30,10 @@ _CHOSEN, _NO_PROPENSITY, _LOST = -(2**40), -(2**40) + 1, -1
 
 @dataclass(frozen=True)
 class ColumnContext:
-    """Per row: customer id, event id (or None), trigger, inbound channel and the context key of the decision id."""
+    """Per row: customer id, event id (or None), trigger, inbound channel and the context key of the decision id.
+
+    No delivery history: cool-downs (``DecisionContext.action_history``) are decided by ``PolicySet.decide``.
+    """
 
     customers: Sequence[str]
     event_ids: Sequence[str | None]

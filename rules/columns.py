@@ -119,9 +119,10 @@ class ColumnEngine:
         self.chan_codes = [np.array([_CH[c] for c in a.channels], dtype=np.int64) for a in acts]
         self.quiet_targets = [frozenset(p.targets) for p in ps._by["quiet_hours"]]
 
-    def _when(self, cond: Any, cols: dict[str, np.ndarray], n: int, default: bool = True) -> np.ndarray:
+    def _when(self, cond: Any, cols: dict[str, np.ndarray], n: int) -> np.ndarray:
+        """The rows a condition holds for (every row for an absent condition)."""
         if cond is None:
-            return np.full(n, default)
+            return np.full(n, True)
         return self.conds[id(cond)](cols, n)
 
     @staticmethod
