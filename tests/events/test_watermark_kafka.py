@@ -23,7 +23,7 @@ def _partition_values(bootstrap: str, topic: str, partitions: int) -> dict[int, 
                 msgs = c.consume(hi - lo - len(got), timeout=10)
                 if not msgs:
                     break
-                got += [m.value() for m in msgs if m.error() is None]
+                got += [m.value() or b"" for m in msgs if m.error() is None]
             out[p] = got
     finally:
         c.close()
