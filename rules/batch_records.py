@@ -8,7 +8,6 @@ each row only fills in its own numbers (priorities, components), ids and times. 
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -18,13 +17,12 @@ import numpy as np
 import pandas as pd
 
 from features.names import CHANNELS
-from rules.decision import SCHEMA_VERSION, rfc3339, round6
+from rules.decision import NO_ACTION, SCHEMA_VERSION, decision_id, rfc3339, round6
 
 if TYPE_CHECKING:
     from rules.engine import PolicySet
     from rules.policies import Policy
 
-NO_ACTION = "no allowed action with a positive priority"
 _CHOSEN, _NO_PROPENSITY, _LOST = -(2**40), -(2**40) + 1, -1
 
 
@@ -148,13 +146,10 @@ def batch_records(o: Outcome) -> list[dict[str, Any]]:
                      for i, aid, why in lay.lost],
         }
         event_id = ctx.event_ids[r] or None
-        anchor = f"e:{event_id}" if event_id else f"t:{decided[r]}"
         key = "" if event_id else ctx.context_keys[r]
-        if key:
-            anchor += f"|k:{key}"
         rec: dict[str, Any] = {
             "schema_version": SCHEMA_VERSION,
-            "decision_id": hashlib.sha256(f"{ctx.customers[r]}|{anchor}|{version}".encode()).hexdigest()[:32],
+            "decision_id": decision_id(ctx.customers[r], event_id, decided[r], version, key),
             "customer_id": ctx.customers[r],
             "decided_at": decided[r],
             "event_id": event_id,

@@ -35,9 +35,12 @@ def rfc3339(ts: datetime) -> str:
 
 
 def decision_id(
-    customer_id: str, event_id: str | None, decided_at: datetime | None, policy_version: str, context_key: str = ""
+    customer_id: str, event_id: str | None, decided_at: datetime | str | None, policy_version: str,
+    context_key: str = "",
 ) -> str:
     """Deterministic id: a replay of the same trigger under the same policies yields the same id.
+
+    ``decided_at`` is a time or its :func:`rfc3339` text (what a batch path has already formatted).
 
     ``context_key`` tells apart decisions without an event id made at the same event time on different contexts
     (two coalesced windows of one customer can end with events of the same millisecond): without it a reader
@@ -46,19 +49,23 @@ def decision_id(
     >>> t = datetime(2026, 11, 24, tzinfo=UTC)
     >>> decision_id("c1", None, t, "p1", "a") != decision_id("c1", None, t, "p1", "b")
     True
-    >>> decision_id("c1", None, t, "p1") == decision_id("c1", None, t, "p1", "")
+    >>> decision_id("c1", None, t, "p1") == decision_id("c1", None, t, "p1", "") == decision_id("c1", None,
+    ...     "2026-11-24T00:00:00.000Z", "p1")
     True
     """
     if event_id:
         anchor = f"e:{event_id}"
     elif decided_at is not None:
-        anchor = f"t:{rfc3339(decided_at)}"
+        anchor = f"t:{decided_at if isinstance(decided_at, str) else rfc3339(decided_at)}"
     else:
         raise ValueError("decision_id needs an event id or a decision time")
     if context_key:
         anchor += f"|k:{context_key}"
     return hashlib.sha256(f"{customer_id}|{anchor}|{policy_version}".encode()).hexdigest()[:32]
 
+
+#: The reason of a decision without a chosen action.
+NO_ACTION = "no allowed action with a positive priority"
 
 #: A candidate as the engine builds it: a plain tuple in :class:`Candidate`'s field order (action_id, kind,
 #: department, status, policy, reason, priority).

@@ -27,7 +27,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from features.names import CHANNELS, defaults
 from rules.catalogue import DEFAULT_ACTIONS, Catalogue, load_catalogue
-from rules.decision import CandidateRow, Decision, decision_id
+from rules.decision import NO_ACTION, CandidateRow, Decision, decision_id
 from rules.errors import Finding, PolicyError
 from rules.policies import DEFAULT_POLICY_DIR, Policy, load_policy_dir, policy_files
 from rules.symbols import SCORE_DEFAULTS
@@ -351,7 +351,7 @@ class PolicySet:
                 None,
                 now,
                 False,
-                "no allowed action with a positive priority",
+                NO_ACTION,
                 (),
                 {},
                 sc,
