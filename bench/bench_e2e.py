@@ -4,8 +4,9 @@ Two bounded runs of the main job (``pipelines.main_run``): one with the simulato
 sustained rate (events pre-loaded into Kafka divided by the time from the first feature row or decision to the
 last decision), then one at half of that rate to measure event-to-decision latency (broker timestamp of the event
 -> broker timestamp of its decision), in steady state and over the whole run. The steady state
-(:func:`steady_window`) leaves out the first 30 s of decisions (start-up) and the events of the input's last
-seconds (the drain: with no later events, the watermark passes them only after the idle timeout).
+(:func:`steady_window`) leaves out the start-up (:func:`warmup_s`: at least 30 s of decisions and the feature
+job's first checkpoint) and the events of the input's last seconds (the drain: with no later events, the
+watermark passes them only after the idle timeout).
 Both jobs run in one process and JVM, as ``cxm run`` does (``--separate-jvms``: one each).
 CPU seconds are those of every process of a run (:mod:`bench.proctree`: the jobs with their JVMs, the Kafka broker,
 this process with the simulator and the Feast writer), peak memory that of the two jobs' processes together.
@@ -18,7 +19,9 @@ The latency is also split by stage (notes): event -> its feature changelog row (
 from __future__ import annotations
 
 import argparse
+import os
 import time
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -45,6 +48,23 @@ def steady_window(arrivals: dict[tuple[str, int], int], first_decision_ms: int, 
     (32000, 83000)
     """
     return first_decision_ms + int(warmup_s * 1000), max(arrivals.values(), default=0) - int(drain_s * 1000)
+
+
+def warmup_s(feature_checkpoint_interval_ms: int, least_s: float = 30.0) -> float:
+    """Seconds after the first decision that belong to the start-up of a latency run.
+
+    At least ``least_s`` (JIT compilation, the Python workers' start, the backlog produced while the jobs
+    started), and at least one checkpoint interval of the feature job: Flink takes a job's first checkpoint
+    after a random delay of up to one interval from the job's start (``CheckpointCoordinator``), and the jobs
+    start before the first decision. That first checkpoint runs cold (its snapshot code is not compiled yet) and
+    stalled the pipeline for 2-4 s: left to chance, it fell into a 30 s warm-up or into the measured window, and
+    the same build measured a steady p99 of 711 ms in one run and 1,415 ms in the next. The periodic checkpoints
+    after it stay in the window (one at least per interval of window).
+
+    >>> warmup_s(60_000), warmup_s(10_000)
+    (60.0, 30.0)
+    """
+    return max(float(least_s), feature_checkpoint_interval_ms / 1000.0)
 
 
 def stage_latencies(result: object, decisions: object, warmup_s: float = 30.0) -> dict[str, float]:
@@ -146,6 +166,22 @@ def latency_days(rate: float, traffic_s: float, min_days: float) -> float:
     return max(float(min_days), round(rate * traffic_s / (LATENCY_CUSTOMERS * EVENTS_PER_CUSTOMER_DAY), 1))
 
 
+def feature_checkpoint_interval_ms(settings: Any, environ: Mapping[str, str] | None = None) -> int:
+    """The feature job's checkpoint interval in a run of :func:`pipelines.main_run.main_run`: the environment's
+    ``CXM_FEATURE_JOB__CHECKPOINT_INTERVAL_MS``, else the live run's default, else the shared setting.
+
+    >>> from cxm.config import Settings
+    >>> feature_checkpoint_interval_ms(Settings.defaults(), {}), feature_checkpoint_interval_ms(
+    ...     Settings.defaults(), {"CXM_FEATURE_JOB__CHECKPOINT_INTERVAL_MS": "20000"})
+    (60000, 20000)
+    """
+    from pipelines.main_run import LIVE_FEATURE_JOB_ENV
+
+    key = "CXM_FEATURE_JOB__CHECKPOINT_INTERVAL_MS"
+    env = os.environ if environ is None else environ
+    return int(env.get(key) or LIVE_FEATURE_JOB_ENV.get(key) or settings.flink.checkpoint_interval_ms)
+
+
 def _one(rate: float, customers: int, days: float, one_jvm: bool = True) -> dict[str, float]:
     from cxm.config import load_settings
     from pipelines.main_run import RunOptions, main_run
@@ -159,7 +195,8 @@ def _one(rate: float, customers: int, days: float, one_jvm: bool = True) -> dict
         result = main_run(s, opts, echo=print)
     usage = mon.usage()
     summary, decisions, lat = summarize(result)
-    stages = stage_latencies(result, decisions)
+    warmup = warmup_s(feature_checkpoint_interval_ms(s))
+    stages = stage_latencies(result, decisions, warmup)
     # Unthrottled, the events are in Kafka before the jobs start: the processing span runs from the first
     # feature row or decision, whichever came first, to the last decision (JIT compilation of both jobs
     # included). Not from the first decision alone: a decision job that starts later than the feature job (both
@@ -188,6 +225,7 @@ def _one(rate: float, customers: int, days: float, one_jvm: bool = True) -> dict
         **{f"peak_rss_mib_{part}": v for part, v in usage.peak_rss_mib.items()},
         "wall_s": result.elapsed_s,
         "span_s": span_s,
+        "warmup_s": warmup,
         **stages,
     }
 
@@ -213,11 +251,12 @@ def main(argv: list[str] | None = None) -> None:
     # 18.7k, second half of either: ~26k rows/s)
     parser.add_argument("--customers", type=int, default=16000, help="customers of the unthrottled run")
     parser.add_argument("--days", type=float, default=14.0, help="simulated days of the unthrottled run")
-    # the latency run is sized by its traffic time: the steady window (after the 30 s warm-up) must hold at least
-    # a minute of traffic at any rate (a fixed 25-day run gave 28 s of traffic at 12k events/s: its "steady"
-    # window held only the tail of the warm-up backlog)
+    # the latency run is sized by its traffic time: the steady window (after the warm-up, warmup_s) must hold at
+    # least a minute of traffic at any rate (a fixed 25-day run gave 28 s of traffic at 12k events/s: its
+    # "steady" window held only the tail of the warm-up backlog), so at least one periodic checkpoint
     parser.add_argument("--half-days", type=float, default=25.0, help="least simulated days of the latency run")
-    parser.add_argument("--traffic-s", type=float, default=100.0, help="seconds of traffic of the latency run")
+    parser.add_argument("--traffic-s", type=float, default=None, help="seconds of traffic of the latency run "
+                        "(default: the warm-up and 90 s)")
     parser.add_argument("--separate-jvms", action="store_true", help="one process and JVM per job (cxm run's "
                         "--separate-jvms) instead of both jobs in one")
     args = parser.parse_args(argv)
@@ -225,7 +264,10 @@ def main(argv: list[str] | None = None) -> None:
     one_jvm = not args.separate_jvms
     full = _fresh(rate=0.0, customers=args.customers, days=args.days, one_jvm=one_jvm) if not args.rate else {}
     half_rate = args.rate or max(full["events_per_s"] / 2.0, 500.0)
-    half_days = latency_days(half_rate, args.traffic_s, args.half_days)
+    from cxm.config import load_settings
+
+    traffic_s = args.traffic_s or warmup_s(feature_checkpoint_interval_ms(load_settings())) + 90.0
+    half_days = latency_days(half_rate, traffic_s, args.half_days)
     half = (_fresh(rate=half_rate, customers=LATENCY_CUSTOMERS, days=half_days, one_jvm=one_jvm)
             if not args.full_only else {})
     nan = float("nan")
@@ -236,8 +278,8 @@ def main(argv: list[str] | None = None) -> None:
             "e2e_decisions_per_s": round(full.get("decisions_per_s", nan), 1),
             # the second half of the unthrottled run (changelog rows covered per second: ~ valid events per s)
             "e2e_steady_rows_per_s": round(full.get("steady_rows_per_s", nan), 1),
-            # steady state: decisions after the first 30 s of traffic (JIT, Python workers and the first
-            # checkpoints warming up dominate the first seconds); the whole-run figures are kept next to them
+            # steady state: decisions after the start-up (warmup_s: JIT, the Python workers, the feature job's
+            # first checkpoint); the whole-run figures are kept next to them
             "e2e_latency_p50_ms": round(half.get("steady_latency_p50_ms", nan), 1),
             "e2e_latency_p99_ms": round(half.get("steady_latency_p99_ms", nan), 1),
             "e2e_latency_p50_all_ms": round(half.get("latency_p50_ms", nan), 1),

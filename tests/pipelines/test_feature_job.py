@@ -210,3 +210,4 @@ def test_each_kind_is_deduplicated_once(settings: Settings) -> None:
     sources = [n for n in nodes if n["type"].startswith("stream-exec-table-source-scan")]
     assert len(sources) >= len(FEATURE_KINDS)
     assert len(dedups) == len(sources)
+

@@ -133,3 +133,51 @@ def test_mini_cluster_jvm_uses_the_scaled_compile_thresholds(query: Any, setting
     assert JIT_OPTS in settings.flink.local_jvm_opts
     assert float(option.getValue()) == JIT_COMPILE_THRESHOLD_SCALING != 1
     assert str(option.getOrigin()) == "VM_CREATION", str(option.getOrigin())
+
+
+def test_count_since_accumulator_serializer_round_trips(query: Any) -> None:
+    from py4j.java_gateway import get_field, set_field
+    from py4j.protocol import Py4JJavaError
+    from pyflink.java_gateway import get_gateway
+
+    gateway = get_gateway()
+    jvm = gateway.jvm
+    t0 = 1_790_000_000_000  # epoch ms (above 2**31: py4j hands them to Java as longs)
+    fn, ser = jvm.org.cxm.flink.CountSince(), jvm.org.cxm.flink.CountSinceAccSerializer()
+    acc = fn.createAccumulator()
+    ts = gateway.new_array(jvm.long, 16)
+    for i in range(16):
+        ts[i] = t0 + i * 60_000
+    for name, value in {"ts": ts, "start": 3, "end": 11, "last": t0 + 10 * 60_000, "span": 300_000,
+                        "evicted": 2}.items():
+        set_field(acc, name, value)
+    out = jvm.org.apache.flink.core.memory.DataOutputSerializer(64)
+    ser.serialize(acc, out)
+    data = out.getCopyOfBuffer()
+    assert len(data) == 4 + 8 * 8 + 3 * 8  # the 8 live times only, not the array's capacity of 16
+
+    def fields(a: Any) -> tuple[list[int], int, int, int, int]:
+        arr, start, end = get_field(a, "ts"), get_field(a, "start"), get_field(a, "end")
+        return ([arr[i] for i in range(start, end)], get_field(a, "last"), get_field(a, "span"),
+                get_field(a, "evicted"), fn.getValue(a))
+
+    want = fields(acc)
+    assert want[0] == [t0 + i * 60_000 for i in range(3, 11)]
+    assert want[4] == 6
+    back = ser.deserialize(jvm.org.apache.flink.core.memory.DataInputDeserializer(data))
+    copied = ser.copy(acc)
+    assert fields(back) == want
+    assert fields(copied) == want
+    assert get_field(back, "start") == 0
+    assert get_field(copied, "start") == 0
+    get_field(acc, "ts")[5] = t0  # the copy does not share the original's array
+    assert fields(copied) == want
+    # the byte-level copy of a serialized accumulator (Flink's copy between views) gives the same bytes
+    out2 = jvm.org.apache.flink.core.memory.DataOutputSerializer(128)  # write(view, n) does not grow it
+    ser.copy(jvm.org.apache.flink.core.memory.DataInputDeserializer(data), out2)
+    assert bytes(out2.getCopyOfBuffer()) == bytes(data)
+    # a corrupt count is an error, not an accumulator
+    bad = jvm.org.apache.flink.core.memory.DataOutputSerializer(8)
+    bad.writeInt(-1)
+    with pytest.raises(Py4JJavaError, match="negative number of event times"):
+        ser.deserialize(jvm.org.apache.flink.core.memory.DataInputDeserializer(bad.getCopyOfBuffer()))

@@ -18,9 +18,11 @@ import org.apache.flink.table.functions.AggregateFunction;
  * window too (no retractions at all: Flink's unbounded OVER operator is much cheaper than a RANGE one, which
  * scans the customer's buffered rows on every timestamp to find those that left the range). A retraction of a
  * row dropped that way only counts it off. The accumulator is a RAW type: the heap state keeps the object itself,
- * without converting it to Flink's row format on every access.
+ * without converting it to Flink's row format on every access; {@link CountSinceAccSerializer} writes it to
+ * checkpoints and copies it.
  */
-@FunctionHint(accumulator = @DataTypeHint(value = "RAW", bridgedTo = CountSince.Acc.class))
+@FunctionHint(accumulator = @DataTypeHint(value = "RAW", bridgedTo = CountSince.Acc.class,
+        rawSerializer = CountSinceAccSerializer.class))
 public class CountSince extends AggregateFunction<Long, CountSince.Acc> {
 
     /** Event times (ascending) of the counted rows in {@code ts[start, end)}, the newest row's time, the span. */
