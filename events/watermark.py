@@ -9,6 +9,12 @@ event's and moves the watermark at once. The job drops the record after the sour
 (no feature row, no decision) nor dead-lettered; one with a bad ``event_time`` is dead-lettered like any bad
 record.
 
+The same holds while the input runs: an event kind that is rare (complaints, profile changes) has partitions
+whose newest event is long behind the others', and every row of that kind waits for the next event on each of
+its partitions before the watermark passes it. A producer that marks every partition whenever it knows that its
+input has reached ``T`` (the simulator: after each tick, :class:`simulator.sinks.KafkaSink`) lets a complaint's
+row out at once instead.
+
 >>> import json
 >>> json.loads(watermark_record(1_795_000_000_000))
 {'kind': 'watermark', 'event_time': '2026-11-18T11:06:40.000Z'}
@@ -18,6 +24,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from typing import Any
 
 from events.timefmt import ms_to_rfc3339
 
@@ -30,6 +37,32 @@ def watermark_record(event_ms: int) -> bytes:
     return json.dumps({"kind": WATERMARK_KIND, "event_time": ms_to_rfc3339(event_ms)}).encode()
 
 
+def topic_partitions(producer: Any, topics: Sequence[str], timeout_s: float = 30.0) -> list[tuple[str, int]]:
+    """Every (topic, partition) of ``topics`` as the broker's metadata lists them; an unknown topic is an error."""
+    meta = producer.list_topics(timeout=timeout_s)
+    out: list[tuple[str, int]] = []
+    for topic in topics:
+        info = meta.topics.get(topic)
+        if info is None or info.error is not None:
+            raise RuntimeError(f"watermark records: topic {topic!r} not found")
+        out.extend((topic, partition) for partition in sorted(info.partitions))
+    return out
+
+
+def produce_watermarks(producer: Any, partitions: Sequence[tuple[str, int]], event_ms: int) -> int:
+    """Queue one watermark record at ``event_ms`` on every partition of ``partitions`` (not flushed); returns
+    how many. A producer appends them behind the records it queued before on the same partitions."""
+    value = watermark_record(event_ms)
+    for topic, partition in partitions:
+        while True:
+            try:
+                producer.produce(topic, value=value, partition=partition)
+                break
+            except BufferError:  # the producer's queue is full: let it deliver
+                producer.poll(0.05)
+    return len(partitions)
+
+
 def send_watermarks(bootstrap: str, topics: Sequence[str], event_ms: int, timeout_s: float = 30.0) -> int:
     """One watermark record at ``event_ms`` to every partition of ``topics``; returns how many were sent.
 
@@ -39,16 +72,7 @@ def send_watermarks(bootstrap: str, topics: Sequence[str], event_ms: int, timeou
     from confluent_kafka import Producer
 
     producer = Producer({"bootstrap.servers": bootstrap})
-    value = watermark_record(event_ms)
-    sent = 0
-    meta = producer.list_topics(timeout=timeout_s)
-    for topic in topics:
-        info = meta.topics.get(topic)
-        if info is None or info.error is not None:
-            raise RuntimeError(f"watermark records: topic {topic!r} not found")
-        for partition in sorted(info.partitions):
-            producer.produce(topic, value=value, partition=partition)
-            sent += 1
+    sent = produce_watermarks(producer, topic_partitions(producer, topics, timeout_s), event_ms)
     left = producer.flush(timeout_s)
     if left:
         raise RuntimeError(f"watermark records: {left} of {sent} not delivered within {timeout_s:g} s")

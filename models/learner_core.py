@@ -52,6 +52,7 @@ import numpy as np
 import pandas as pd
 
 from events.timefmt import parse_rfc3339, to_epoch_ms
+from events.watermark import WATERMARK_KIND
 from features.derive import derive, derive_frame
 from models.delayed import DelayedLabelLearner
 from models.propensity import RESPONSE_LABELS, PropensityModel, ResponseLearner
@@ -82,12 +83,15 @@ def parse_item(kind: str, value: bytes | str | None) -> Item | None:
     >>> parse_item("outcome", b'{"customer_id": "c1", "event_time": "1970-01-01T00:00:01.000Z", "outcome": "churned"}')
     Item(ts_ms=1000, kind='outcome', customer_id='c1', payload={'outcome': 'churned'})
     >>> parse_item("decision", '{"customer_id": "c1", "decided_at": "1970-01-01T00:00:00.000Z", "action_kind": null}')
+    >>> parse_item("response", '{"kind": "watermark", "event_time": "1970-01-01T00:00:00.000Z"}')
     """
     if value is None:
         raise ValueError("empty message")
     doc = json.loads(value)
     if not isinstance(doc, dict):
         raise ValueError("not a JSON object")
+    if doc.get("kind") == WATERMARK_KIND:
+        return None  # a producer's watermark record (events.watermark): no event, nothing to learn
     cid = str(doc["customer_id"])
     if kind == "changelog":
         values = doc.get("values") or {}

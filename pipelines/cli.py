@@ -103,6 +103,10 @@ def run_main(
     one_jvm: bool = typer.Option(
         True, "--one-jvm/--separate-jvms", help="both jobs in one process and JVM (as on a cluster's shared "
         "TaskManagers), or one process and JVM per job"),
+    mark_partitions: bool = typer.Option(
+        True, "--watermark-records/--no-watermark-records", help="after every simulated tick, a watermark record "
+        "to every partition of the event topics (events.watermark): rare kinds' rows leave the event-time "
+        "windows at once instead of waiting for the next event on each of their partitions"),
 ) -> None:
     """Run the main job end to end on the embedded default: simulator -> Kafka -> feature job -> Feast (SQLite)
     and decision job -> decisions topic; print a summary and write an HTML report."""
@@ -112,7 +116,7 @@ def run_main(
 
     s = load_settings()
     opts = RunOptions(customers=customers, days=days, rate=rate, seed=seed, unbounded=unbounded, input=input,
-                      output=output, one_jvm=one_jvm)
+                      output=output, one_jvm=one_jvm, mark_partitions=mark_partitions)
     result = main_run(s, opts, echo=typer.echo)
     summary, decisions, lat = summarize(result)
     typer.echo(f"\n== run {result.tag} finished in {result.elapsed_s:.0f} s ==")

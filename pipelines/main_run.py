@@ -52,6 +52,10 @@ class RunOptions:
     keep_checkpoints: bool = False
     # both jobs in one process and JVM (pipelines.local_jobs); False: one process (and JVM) per job
     one_jvm: bool = True
+    # after every tick the simulator sends a watermark record to every partition of the event topics
+    # (simulator.sinks.KafkaSink.mark): a rare kind's rows (complaints, profile changes) then leave the feature
+    # job's event-time windows at once instead of waiting for the next event on each of the kind's partitions
+    mark_partitions: bool = True
 
 
 def run_topics(settings: Settings, tag: str) -> dict[str, str]:
@@ -415,7 +419,8 @@ def main_run(settings: Settings, opts: RunOptions, echo: Any = print) -> RunResu
                                                from_beginning=True))
 
     def simulate() -> Any:
-        sink = KafkaSink(kafka_producer(s.kafka.bootstrap), s.topics.events)
+        sink = KafkaSink(kafka_producer(s.kafka.bootstrap), s.topics.events,
+                         mark_topics=s.topics.all_events() if opts.mark_partitions else ())
         echo(f"simulator: {opts.customers} customers, {opts.days:g} days, {opts.rate:,.0f} events/s max"
              + (", all produced before the jobs start" if opts.preload else
                 ", the first simulated hour produced before the jobs start"))

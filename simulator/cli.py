@@ -73,7 +73,8 @@ def simulate(
     sink = (
         FileSink(out, parquet=not no_parquet)
         if to is Target.file
-        else KafkaSink(kafka_producer(settings.kafka.bootstrap), settings.topics.events)
+        else KafkaSink(kafka_producer(settings.kafka.bootstrap), settings.topics.events,
+                       mark_topics=settings.topics.all_events())
     )
     reader = None
     if decisions:

@@ -246,3 +246,10 @@ class Simulation:
                 self.faults[k].extend(v)
             out.append(KindBatch(kind, table, wire))
         return out
+
+    def marked(self, upto_ms: int) -> None:
+        """The sink told every partition that the stream is complete before ``upto_ms`` (a watermark record,
+        :mod:`events.watermark`): later wire faults count their disorder from there, as the job's watermark
+        does, not from an older newest event of a rare kind (which the mark would make late)."""
+        for kind, newest in self._newest.items():
+            self._newest[kind] = max(newest, upto_ms - 1)

@@ -78,7 +78,8 @@ def inject(
     """Apply faults to a time-sorted batch; faultless batches pass through untouched (zero copies).
 
     An ``out_of_order`` event gets a time up to ``max_disorder_s`` behind the newest event before it on its
-    topic (``prev_ms``: the newest of the kind's earlier batches), a ``late`` one a time beyond ``lateness_s``
+    topic (``prev_ms``: the newest of the kind's earlier batches, or the time before which earlier flushes
+    completed the stream when that is later), a ``late`` one a time beyond ``lateness_s``
     behind it (:func:`late_shift_range_s`); the kind's very first event gets neither.
     """
     n = len(lines)

@@ -1,5 +1,8 @@
 """The run loop: step ticks, flush batches to a sink, pace against wall time, feed decisions back.
 
+After each flush but the last, a sink with a ``mark(upto_ms)`` method is told that every event before
+``upto_ms`` is written (a Kafka sink sends watermark records, :mod:`events.watermark`).
+
 Pacing is optional and uses an injected clock: ``rate`` caps events per wall-clock second, ``speed`` caps
 simulated seconds per wall-clock second (3600 = one simulated hour per second). When paced, batches are
 flushed every tick so events appear as simulated time advances. Each flush holds back events after the current
@@ -84,6 +87,8 @@ class Summary:
     elapsed_s: float = 0.0
     #: the latest event time written (epoch ms; 0 before any): calls and sessions run past the simulated end
     max_event_ms: int = 0
+    #: watermark records the sink wrote after the flushes (:meth:`simulator.sinks.KafkaSink.mark`)
+    marks: int = 0
 
     @property
     def events_per_s(self) -> float:
@@ -111,6 +116,7 @@ def run(
     started = clock()
     summary = Summary(customers=sim.st.n)
     paced = pacer is not None and (pacer.rate or pacer.speed)
+    mark = getattr(sink, "mark", None)  # a sink that can tell its partitions how far the input has got
     t_start = sim.now_ms
     try:
         while not sim.done:
@@ -122,11 +128,17 @@ def run(
             if progress is not None:
                 progress.update(1)
             if paced or sim.buf.pending >= sim.cfg.flush_events or sim.done:
-                for batch in sim.flush(upto_ms=None if sim.done else sim.now_ms):
+                upto_ms = None if sim.done else sim.now_ms
+                for batch in sim.flush(upto_ms=upto_ms):
                     n = sink.write(batch)
                     summary.events += n
                     summary.max_event_ms = max(summary.max_event_ms, _max_ms(batch.table))
                     summary.per_kind[batch.kind] = summary.per_kind.get(batch.kind, 0) + n
+                if upto_ms is not None and mark is not None:  # every event before upto_ms is written
+                    marks = mark(upto_ms)
+                    if marks:
+                        sim.marked(upto_ms)
+                        summary.marks += marks
                 if after_first_flush is not None:
                     after_first_flush()
                     after_first_flush = None

@@ -6,6 +6,7 @@ File layout under ``out``: ``events/<kind>.jsonl`` (the wire stream, with inject
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -63,12 +64,22 @@ class FileSink:
 
 
 class KafkaSink:
-    """Produce every wire line to ``topic_of(kind)`` with the customer id as key (batched, lz4)."""
+    """Produce every wire line to ``topic_of(kind)`` with the customer id as key (batched, lz4).
 
-    def __init__(self, producer: Any, topic_of: Any, poll_every: int = 20_000) -> None:
+    ``mark_topics``: after every flush of the run loop (:meth:`mark`), one watermark record
+    (:mod:`events.watermark`) to every partition of these topics, behind the flush's events, at the time up to
+    which the simulator has written its input. Without it, a rare kind's rows wait for the next event on each of
+    the kind's partitions (or the source's idle timeout) before the feature job's watermark passes them.
+    """
+
+    def __init__(self, producer: Any, topic_of: Any, poll_every: int = 20_000,
+                 mark_topics: Sequence[str] = ()) -> None:
         self.producer = producer
         self.topic_of = topic_of
         self.poll_every = poll_every
+        self.mark_topics = list(mark_topics)
+        self._partitions: list[tuple[str, int]] | None = None
+        self.marks = 0
 
     def write(self, batch: KindBatch) -> int:
         topic = self.topic_of(batch.kind)
@@ -85,6 +96,19 @@ class KafkaSink:
             if i % self.poll_every == 0:
                 poll(0)
         return len(values)
+
+    def mark(self, event_ms: int) -> int:
+        """Every event before ``event_ms`` is written: tell each partition of ``mark_topics`` (returns how many
+        watermark records were queued; 0 without ``mark_topics``)."""
+        if not self.mark_topics:
+            return 0
+        from events.watermark import produce_watermarks, topic_partitions
+
+        if self._partitions is None:
+            self._partitions = topic_partitions(self.producer, self.mark_topics)
+        n = produce_watermarks(self.producer, self._partitions, event_ms)
+        self.marks += n
+        return n
 
     def close(self) -> None:
         self.producer.flush(60)

@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 
 from cxm.config import EVENT_KINDS, TopicSpec
 from events.timefmt import parse_rfc3339, to_epoch_ms
+from events.watermark import WATERMARK_KIND
 
 PARTITIONS = 3
 
@@ -61,23 +62,35 @@ def test_cli_simulate_to_kafka(kafka_bootstrap: str, tmp_path: Path) -> None:
     msgs = _consume_all(kafka_bootstrap, [f"{prefix}{k}" for k in EVENT_KINDS])
     per_topic: dict[str, int] = {}
     newest: dict[tuple[str, int], int] = {}
-    worst_back = 0
+    marked: dict[tuple[str, int], int] = {}  # the latest watermark record's time per partition
+    marks = behind_mark = worst_back = 0
     for m in msgs:
         topic = m.topic()
-        per_topic[topic] = per_topic.get(topic, 0) + 1
+        key = (topic, m.partition())
         ev = orjson.loads(m.value())
+        if ev.get("kind") == WATERMARK_KIND:  # "every event before T is written" (after each tick)
+            marks += 1
+            marked[key] = max(marked.get(key, 0), to_epoch_ms(parse_rfc3339(ev["event_time"])))
+            assert m.key() is None
+            continue
+        per_topic[topic] = per_topic.get(topic, 0) + 1
         assert topic == f"{prefix}{ev['kind']}"  # every event is on its kind's topic ...
         assert m.key().decode() == ev["customer_id"]  # ... keyed by customer
         if ev["event_id"] in faulty:
             continue
         t = to_epoch_ms(parse_rfc3339(ev["event_time"]))
-        key = (topic, m.partition())
         worst_back = max(worst_back, newest.get(key, t) - t)
         newest[key] = max(newest.get(key, t), t)
+        behind_mark += t < marked.get(key, 0)  # a watermark record ahead of it would make it late
     assert {t.removeprefix(prefix): n for t, n in per_topic.items()} == summary["per_kind"]
     assert sum(per_topic.values()) == summary["events"]
     assert len({p for _, p in newest}) == PARTITIONS
     assert worst_back <= 1_000  # per partition, as the feature job's watermark sees it
+    # every partition of every kind's topic is marked after each flush but the last, and no clean event follows
+    # a watermark record with an earlier time
+    assert marks == summary["marks"] == len(EVENT_KINDS) * PARTITIONS * (summary["ticks"] - 1)
+    assert set(marked) == {(f"{prefix}{k}", p) for k in EVENT_KINDS for p in range(PARTITIONS)}
+    assert behind_mark == 0
 
 
 @pytest.mark.integration
