@@ -158,7 +158,8 @@ def test_marks_never_run_ahead_of_the_events_behind_them(paced: bool, flush_even
         mark = -1
         for t_mark, line in entries:
             if line is None:
-                assert t_mark is not None and t_mark >= mark  # marks never go back
+                assert t_mark is not None
+                assert t_mark >= mark  # marks never go back
                 mark = t_mark
                 continue
             try:
