@@ -82,6 +82,12 @@ def render() -> str:
         "(`send_watermarks`) behind its last events, so the rows of those events are emitted at once instead of",
         "after the sources' idle timeout (5 s live, 30 s on a backlog); `make run` and the benches send them when",
         "the simulator stops. One sent ahead of events with earlier times makes those events late.",
+        "",
+        "While it runs, the simulator's Kafka sink also sends one to every partition after each simulated tick, at",
+        "the time before which the tick's events are all written (`KafkaSink.mark`; `cxm run",
+        "--no-watermark-records` turns it off). Without it the rows of a rare kind (complaints, profile changes)",
+        "wait in the feature job's event-time windows for the next event on each of the kind's partitions. A real",
+        "producer that knows how far its input has got can do the same (`produce_watermarks`).",
     ]
     out += [
         "",

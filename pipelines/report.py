@@ -85,6 +85,8 @@ class RunSummary:
     latency_ms: dict[str, float]
     churned: int
     customers: int
+    #: per kind of the triggering event: p50, p99 (ms) and n (:func:`latency_by_kind`)
+    latency_by_kind: dict[str, dict[str, float]] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
 
     def lines(self) -> list[str]:
@@ -92,6 +94,8 @@ class RunSummary:
             return ", ".join(f"{k} {v:,}" for k, v in sorted(d.items(), key=lambda kv: -kv[1])[:n]) or "none"
 
         lat = self.latency_ms
+        ranked = sorted(self.latency_by_kind.items(), key=lambda kv: -kv[1]["n"])
+        by_kind = ", ".join(f"{k} {v['p50']:,.0f}/{v['p99']:,.0f} ms ({int(v['n']):,})" for k, v in ranked)
         return [
             f"events in:        {self.events_in:,} ({top(self.per_kind)})",
             f"dead-lettered:    {self.dead_lettered:,} ({top(self.dead_letter_reasons)})",
@@ -104,6 +108,7 @@ class RunSummary:
             f"blocked by:       {top(self.blocked_by_policy, 10)}",
             f"latency (event in Kafka -> decision in Kafka): p50 {lat.get('p50', float('nan')):,.0f} ms, "
             f"p99 {lat.get('p99', float('nan')):,.0f} ms over {int(lat.get('n', 0)):,} decisions",
+            *([f"  by trigger:     p50/p99 {by_kind}"] if by_kind else []),
             f"churned:          {self.churned:,} of {self.customers:,} customers",
         ]
 
@@ -123,8 +128,10 @@ def decisions_frame(raw: list[tuple[int, bytes]]) -> pd.DataFrame:
     return df
 
 
-def event_arrivals(bootstrap: str, topics: list[str]) -> dict[tuple[str, int], int]:
-    """(customer_id, event time ms) -> broker timestamp of the first event with them."""
+def event_arrivals(bootstrap: str, topics: list[str],
+                   kinds: dict[tuple[str, int], str] | None = None) -> dict[tuple[str, int], int]:
+    """(customer_id, event time ms) -> broker timestamp of the first event with them; ``kinds`` (when given)
+    gets that event's kind under the same key. Records without a customer (watermark records) are skipped."""
     import orjson
 
     from events.timefmt import parse_rfc3339
@@ -137,18 +144,46 @@ def event_arrivals(bootstrap: str, topics: list[str]) -> dict[tuple[str, int], i
                 key = (str(e["customer_id"]), int(parse_rfc3339(e["event_time"]).timestamp() * 1000))
             except Exception:
                 continue
-            out.setdefault(key, ts)
+            if key not in out:
+                out[key] = ts
+                if kinds is not None:
+                    kinds[key] = str(e.get("kind"))
     return out
+
+
+def _trigger_keys(decisions: pd.DataFrame) -> list[tuple[str, int]]:
+    ms = (decisions["decided_at"].astype("int64") // 1_000_000).to_numpy()
+    return list(zip(decisions["customer_id"].astype(str), ms.tolist(), strict=True))
 
 
 def latencies(decisions: pd.DataFrame, arrivals: dict[tuple[str, int], int]) -> np.ndarray:
     """Event-to-decision latency (ms) for the decisions whose trigger event is found."""
     if decisions.empty:
         return np.array([])
-    ms = (decisions["decided_at"].astype("int64") // 1_000_000).to_numpy()
-    keys = zip(decisions["customer_id"].astype(str), ms, strict=True)
-    lat = [dts - arrivals[k] for k, dts in zip(keys, decisions["kafka_ts"], strict=True) if k in arrivals]
+    lat = [dts - arrivals[k] for k, dts in zip(_trigger_keys(decisions), decisions["kafka_ts"], strict=True)
+           if k in arrivals]
     return np.asarray(lat, dtype=float)
+
+
+def latency_by_kind(decisions: pd.DataFrame, arrivals: dict[tuple[str, int], int],
+                    kinds: dict[tuple[str, int], str]) -> dict[str, dict[str, float]]:
+    """p50, p99 and count of the event-to-decision latency (ms) per kind of the triggering event.
+
+    >>> d = pd.DataFrame({"customer_id": ["a", "b", "a"], "kafka_ts": [110, 1300, 150],
+    ...                   "decided_at": pd.to_datetime([5, 7, 9], unit="ms", utc=True)})
+    >>> arr, kinds = {("a", 5): 100, ("b", 7): 300, ("a", 9): 120}, {("a", 5): "gps", ("b", 7): "complaint",
+    ...     ("a", 9): "gps"}
+    >>> latency_by_kind(d, arr, kinds)["complaint"], latency_by_kind(d, arr, kinds)["gps"]["n"]
+    ({'p50': 1000.0, 'p99': 1000.0, 'n': 1}, 2)
+    """
+    per: dict[str, list[float]] = {}
+    if decisions.empty:
+        return {}
+    for k, dts in zip(_trigger_keys(decisions), decisions["kafka_ts"], strict=True):
+        if k in arrivals:
+            per.setdefault(kinds.get(k, "?"), []).append(float(dts - arrivals[k]))
+    return {kind: {"p50": float(np.percentile(v, 50)), "p99": float(np.percentile(v, 99)), "n": len(v)}
+            for kind, v in sorted(per.items())}
 
 
 def summarize(result: Any) -> tuple[RunSummary, pd.DataFrame, np.ndarray]:
@@ -165,7 +200,8 @@ def summarize(result: Any) -> tuple[RunSummary, pd.DataFrame, np.ndarray]:
     decisions = decisions_frame(read_topic(b, s.topics.decisions))
     if not decisions.empty:  # the warm-up customer proves the jobs are up; it is not part of the run
         decisions = decisions[decisions["customer_id"] != "warmup"]
-    arrivals = event_arrivals(b, [s.topics.events(k) for k in EVENT_KINDS])
+    kinds: dict[tuple[str, int], str] = {}
+    arrivals = event_arrivals(b, [s.topics.events(k) for k in EVENT_KINDS], kinds)
     ready_ms = getattr(result, "ready_ms", None)
     if ready_ms is not None:  # a closed-loop run's first simulated hour waited in Kafka for the jobs to start
         arrivals = {k: ts for k, ts in arrivals.items() if ts >= ready_ms}
@@ -191,6 +227,7 @@ def summarize(result: Any) -> tuple[RunSummary, pd.DataFrame, np.ndarray]:
         else {"n": 0},
         churned=int(sim.get("churned", 0)),
         customers=int(sim.get("customers", 0)),
+        latency_by_kind=latency_by_kind(decisions, arrivals, kinds),
     )
     return summary, decisions, lat
 
