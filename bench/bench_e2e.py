@@ -74,12 +74,13 @@ def stage_latencies(result: object, decisions: object, warmup_s: float = 30.0) -
     import pandas as pd
 
     from cxm.config import EVENT_KINDS
-    from pipelines.report import event_arrivals, latencies, read_topic
+    from pipelines.report import event_arrivals, latencies, latency_by_kind, read_topic
 
     s = result.settings  # type: ignore[attr-defined]
     if not isinstance(decisions, pd.DataFrame) or decisions.empty:
         return {}
-    arrivals = event_arrivals(s.kafka.bootstrap, [s.topics.events(k) for k in EVENT_KINDS])
+    kinds: dict[tuple[str, int], str] = {}
+    arrivals = event_arrivals(s.kafka.bootstrap, [s.topics.events(k) for k in EVENT_KINDS], kinds)
     changelog: dict[tuple[str, int], int] = {}
     # the earliest changelog row starts bench_e2e's processing span (taken here: the changelog is read once)
     first_row = int(decisions["kafka_ts"].min())
@@ -125,6 +126,8 @@ def stage_latencies(result: object, decisions: object, warmup_s: float = 30.0) -
         "steady_decisions": float(len(e2e)),
         "steady_window_s": (arrived_by - steady_from) / 1000.0,
         "first_row_ts": float(first_row),
+        # the steady p99 by the kind of the triggering event (rare kinds wait for their partitions' watermarks)
+        **{f"steady_latency_p99_ms_{kind}": v["p99"] for kind, v in latency_by_kind(steady, arrivals, kinds).items()},
     }
 
 
