@@ -455,17 +455,19 @@ def main_run(settings: Settings, opts: RunOptions, echo: Any = print) -> RunResu
         truth_dir = out_dir / "sim"
         write_truth(sim, truth_dir)
         echo(f"simulator: {summary.events:,} events in {summary.elapsed_s:.1f} s; waiting for the jobs to catch up")
+        from pipelines.flink_env import FeatureJobConfig
+
+        feature_ck_ms = int({**live_defaults, **os.environ}.get(
+            "CXM_FEATURE_JOB__CHECKPOINT_INTERVAL_MS", s.flink.checkpoint_interval_ms))
+        ck_s = max(s.flink.checkpoint_interval_ms, feature_ck_ms) / 1000
         settled = settle(s.kafka.bootstrap, s.topics.decisions, s.topics.features, group,
-                         opts.settle_s, lag_wait_s=3 * s.flink.checkpoint_interval_ms / 1000 + 60,
-                         check=lambda: _check_alive(jobs))
+                         opts.settle_s, lag_wait_s=3 * ck_s + 60, check=lambda: _check_alive(jobs),
+                         upstream=(FeatureJobConfig().group_id, s.topics.all_events()))
         if settled.timed_out:
             echo(f"warning: the decision job still had {settled.lag:,} changelog rows to read when the run ended")
         if opts.output is not None:  # part files become visible on the checkpoint after they roll
             from pipelines.file_io import wait_committed
 
-            feature_ck_ms = int({**live_defaults, **os.environ}.get(
-                "CXM_FEATURE_JOB__CHECKPOINT_INTERVAL_MS", s.flink.checkpoint_interval_ms))
-            ck_s = max(s.flink.checkpoint_interval_ms, feature_ck_ms) / 1000
             if not wait_committed(opts.output, timeout_s=ck_s + 60):
                 echo(f"warning: part files under {opts.output} still in progress")
         for r in readers:
