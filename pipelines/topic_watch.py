@@ -63,23 +63,26 @@ def topic_count(bootstrap: str, topic: str, attempts: int = 5) -> int:
         c.close()
 
 
-def group_lag(bootstrap: str, group: str, topic: str, attempts: int = 5) -> int:
-    """Messages of ``topic`` past ``group``'s committed offsets (a partition without a commit counts whole).
+def group_lag(bootstrap: str, group: str, topics: str | Sequence[str], attempts: int = 5) -> int:
+    """Messages of ``topics`` (one name or several) past ``group``'s committed offsets (a partition without a
+    commit counts whole), read through one consumer.
 
     Flink's Kafka source commits its offsets when a checkpoint completes, so for a Flink job this is what a
     restart from its latest checkpoint would read again.
     """
     from confluent_kafka import Consumer, TopicPartition
 
+    names = [topics] if isinstance(topics, str) else list(topics)
     # the group's own consumer reads its commits and never joins the group (no subscribe): nothing is rebalanced
     c = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False})
 
     def lag() -> int:
-        meta = c.list_topics(topic, timeout=10).topics.get(topic)
-        if meta is None:
+        meta = c.list_topics(timeout=10).topics
+        parts = [TopicPartition(t, p) for t in names if t in meta for p in meta[t].partitions]
+        if not parts:
             return 0
         total = 0
-        for tp in c.committed([TopicPartition(topic, p) for p in meta.partitions], timeout=10):
+        for tp in c.committed(parts, timeout=10):
             lo, hi = c.get_watermark_offsets(tp, timeout=10)
             total += hi - max(lo, tp.offset) if tp.offset >= 0 else hi - lo
         return total
@@ -127,7 +130,7 @@ def settle(bootstrap: str, decisions: str, changelog: str, group: str | None, se
         else:  # the lag is only asked for while the counts stand still
             lag = group_lag(bootstrap, group, changelog) if group is not None else 0
             if lag == 0 and upstream is not None:
-                lag = sum(group_lag(bootstrap, upstream[0], t) for t in upstream[1])
+                lag = group_lag(bootstrap, *upstream)
             if lag > 0:
                 quiet_since = now
         if now - quiet_since >= settle_s:
